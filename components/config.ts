@@ -1,0 +1,423 @@
+// Reads the stack configuration into one typed, validated settings object.
+// Everything is checked before the program registers a single resource, and every problem is reported at
+// once, each naming the config key (as `pulumi config set` spells it) and what is allowed.
+import * as pulumi from "@pulumi/pulumi";
+import * as ipaddr from "ipaddr.js";
+import * as sshpk from "sshpk";
+import { z } from "zod";
+
+/** The Pulumi project name: the namespace of every config key below. */
+export const PROJECT = "cyclecloud-slurm-entra";
+
+/** Fixed in cyclecloud-slurm's template (`slurm.user.uid`, `munge.user.uid`); the login node must match them. */
+export const SLURM_UID = 11100;
+export const MUNGE_UID = 11101;
+
+/** The tag that marks a VM as a Slurm login node; the policy pack keys on it. */
+export const LOGIN_ROLE_TAG = { key: "slurm-node-role", value: "login" } as const;
+
+/** A user who may sign in to the login node with Entra ID and run Slurm jobs. */
+export interface ClusterUser {
+    /** Linux user name on the cluster nodes (the CycleCloud user record's name). */
+    name: string;
+    /** Linux UID, the same on the login node and on every cluster node. */
+    uid: number;
+    /** OpenSSH public key, put on cluster nodes by CycleCloud. */
+    sshPublicKey: string;
+    /** Entra ID user: a UPN (alice@contoso.com) or an object ID. */
+    entra: string;
+    /** Admins get "Virtual Machine Administrator Login" (sudo) instead of "Virtual Machine User Login". */
+    admin: boolean;
+}
+
+/** An existing Entra ID group that gets login rights. */
+export interface EntraGroupGrant {
+    /** Object ID or display name of an existing Entra security group. */
+    group: string;
+    admin: boolean;
+}
+
+/** A marketplace image URN split into its parts. */
+export interface ImageUrn {
+    publisher: string;
+    offer: string;
+    sku: string;
+    version: string;
+}
+
+export interface Settings {
+    stack: string;
+    location: string;
+    resourceGroupName: string;
+    tags: Record<string, string>;
+    network: {
+        addressSpace: string;
+        bastionSubnet: string;
+        cyclecloudSubnet: string;
+        loginSubnet: string;
+        computeSubnet: string;
+    };
+    bastion: { sku: "Standard" | "Premium"; scaleUnits: number };
+    nfs: { quotaGiB: number; redundancy: "LRS" | "ZRS"; shareName: string };
+    login: {
+        vmSize: string;
+        image: ImageUrn;
+        adminUsername: string;
+        adminSshPublicKey: string;
+        acceleratedNetworking: boolean;
+        osDiskSizeGB: number;
+    };
+    slurm: { version: string; clusterName: string; clusterConfigDir: string };
+    users: ClusterUser[];
+    entra: {
+        groupName?: string;
+        existingGroups: EntraGroupGrant[];
+        conditionalAccessMfa: boolean;
+    };
+}
+
+/** A user mistake in the stack config. A RunError so Pulumi prints the message without a stack trace. */
+export class ConfigError extends pulumi.RunError {
+    constructor(public readonly problems: string[]) {
+        super(`invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+            problems.map(p => `  - ${p}`).join("\n"));
+        this.name = "ConfigError";
+    }
+}
+
+/** The defaults, also declared in Pulumi.yaml so `pulumi config` shows them. */
+export const DEFAULTS = {
+    vnetAddressSpace: "10.40.0.0/16",
+    bastionSubnetPrefix: "10.40.0.0/26",
+    cyclecloudSubnetPrefix: "10.40.0.64/27",
+    loginSubnetPrefix: "10.40.0.96/27",
+    computeSubnetPrefix: "10.40.16.0/20",
+    bastionSku: "Standard",
+    bastionScaleUnits: 2,
+    nfsQuotaGiB: 1024,
+    nfsRedundancy: "LRS",
+    nfsShareName: "shared",
+    loginVmSize: "Standard_D4as_v5",
+    // Pinned so a new image never replaces the VM by surprise; the 8_10 HPC SKU is a plan image.
+    loginImage: "almalinux:almalinux-hpc:8_10-hpc-gen2:8.10.2024101801",
+    loginAdminUsername: "azureadmin",
+    loginAcceleratedNetworking: true,
+    loginOsDiskSizeGB: 64,
+    slurmVersion: "25.11.5",
+    clusterName: "slurm",
+    conditionalAccessMfa: false,
+} as const;
+
+// ---- field schemas ---------------------------------------------------------------------------------
+
+const cidr = z.string().refine(s => parseCidr(s) !== undefined, {
+    message: "must be an IPv4 CIDR such as 10.40.0.0/16 (network address, prefix length 8-29)",
+});
+
+const intFromString = (min: number, max: number) =>
+    z.preprocess(v => (typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+        z.number({ message: `must be an integer from ${min} to ${max}` })
+            .int({ message: `must be an integer from ${min} to ${max}` })
+            .min(min, { message: `must be an integer from ${min} to ${max}` })
+            .max(max, { message: `must be an integer from ${min} to ${max}` }));
+
+const boolFromString = z.preprocess(
+    v => (v === "true" ? true : v === "false" ? false : v),
+    z.boolean({ message: "must be true or false" }));
+
+const linuxName = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
+    message: "must be a Linux user name: lower-case letter or _, then up to 31 of a-z 0-9 _ -",
+});
+
+const imageUrn = z.string().refine(s => s.split(":").length === 4 && s.split(":").every(p => p.length > 0), {
+    message: "must be an image URN with four parts, publisher:offer:sku:version",
+});
+
+const sshPublicKey = z.string().refine(isSshPublicKey, {
+    message: "must be an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa-sha2-*), one line",
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UPN = /^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/;
+const entraUser = z.string().refine(s => UUID.test(s) || UPN.test(s), {
+    message: "must be an Entra user principal name (alice@contoso.com) or an object ID (GUID)",
+});
+
+const vmSize = z.string().regex(/^(Standard|Basic)_[A-Za-z0-9_]+$/, {
+    message: "must be an Azure VM size such as Standard_D4as_v5",
+});
+
+const userSchema = z.object({
+    name: linuxName,
+    uid: intFromString(1000, 2147483647),
+    sshPublicKey,
+    entra: entraUser,
+    admin: boolFromString.default(false),
+}, { message: "must be an object with name, uid, sshPublicKey, entra and optional admin" }).strict();
+
+const groupSchema = z.object({
+    group: z.string().min(1, { message: "must be a group object ID or display name" }),
+    admin: boolFromString.default(false),
+}).strict();
+
+/** The raw config keys (names as `pulumi config set` takes them), with their rules and defaults. */
+const rawSchema = z.object({
+    location: z.string({ message: "is required: the Azure region, for example westeurope" })
+        .regex(/^[a-z0-9]+$/, { message: "must be an Azure region name such as westeurope (lower case, no spaces)" }),
+    resourceGroupName: z.string().regex(/^[-\w.()]{1,89}[-\w()]$/, {
+        message: "must be 1-90 characters of letters, digits, - _ . ( ) and not end with a period",
+    }).optional(),
+    tags: z.record(z.string(), z.string(), { message: "must be a map of tag names to string values" }).default({}),
+    vnetAddressSpace: cidr.default(DEFAULTS.vnetAddressSpace),
+    bastionSubnetPrefix: cidr.default(DEFAULTS.bastionSubnetPrefix),
+    cyclecloudSubnetPrefix: cidr.default(DEFAULTS.cyclecloudSubnetPrefix),
+    loginSubnetPrefix: cidr.default(DEFAULTS.loginSubnetPrefix),
+    computeSubnetPrefix: cidr.default(DEFAULTS.computeSubnetPrefix),
+    bastionSku: z.enum(["Standard", "Premium"], {
+        message: "must be Standard or Premium (native-client tunneling needs one of them)",
+    }).default(DEFAULTS.bastionSku),
+    bastionScaleUnits: intFromString(2, 50).default(DEFAULTS.bastionScaleUnits),
+    nfsQuotaGiB: intFromString(100, 102400).default(DEFAULTS.nfsQuotaGiB),
+    nfsRedundancy: z.enum(["LRS", "ZRS"], { message: "must be LRS or ZRS (NFS shares support no geo-redundancy)" })
+        .default(DEFAULTS.nfsRedundancy),
+    nfsShareName: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, {
+        message: "must be 3-63 characters of lower-case letters, digits and single hyphens",
+    }).default(DEFAULTS.nfsShareName),
+    loginVmSize: vmSize.default(DEFAULTS.loginVmSize),
+    loginImage: imageUrn.default(DEFAULTS.loginImage),
+    loginAdminUsername: linuxName.refine(s => !["root", "admin", "administrator", "slurm", "munge"].includes(s), {
+        message: "must not be a reserved name (root, admin, administrator, slurm, munge)",
+    }).default(DEFAULTS.loginAdminUsername),
+    loginAdminSshPublicKey: z.string({ message: "is required: the OpenSSH public key of the login node's local admin" })
+        .pipe(sshPublicKey),
+    loginAcceleratedNetworking: boolFromString.default(DEFAULTS.loginAcceleratedNetworking),
+    loginOsDiskSizeGB: intFromString(30, 4095).default(DEFAULTS.loginOsDiskSizeGB),
+    slurmVersion: z.string().regex(/^\d{2}\.\d{2}\.\d{1,2}$/, {
+        message: "must be a full Slurm release such as 25.11.5 (the same version the cluster runs)",
+    }).default(DEFAULTS.slurmVersion),
+    clusterName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,30}$/, {
+        message: "must start with a letter and have up to 31 letters, digits or hyphens",
+    }).default(DEFAULTS.clusterName),
+    users: z.array(userSchema, { message: "must be a list of users" }).default([]),
+    entraGroupName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,119}$/, {
+        message: "must be a group display name of 1-120 letters, digits, spaces, . _ -",
+    }).optional(),
+    entraExistingGroups: z.array(groupSchema, { message: "must be a list of { group, admin }" }).default([]),
+    conditionalAccessMfa: boolFromString.default(DEFAULTS.conditionalAccessMfa),
+}).strict();
+
+type RawSettings = z.infer<typeof rawSchema>;
+
+/** The config keys this program reads; anything else in the project namespace is reported as unknown. */
+export const CONFIG_KEYS = Object.keys(rawSchema.shape);
+const OBJECT_KEYS = new Set(["tags", "users", "entraExistingGroups"]);
+
+// ---- helpers ---------------------------------------------------------------------------------------
+
+/** Parses an IPv4 CIDR whose address is its network address; undefined when it is not one. */
+export function parseCidr(s: string): [ipaddr.IPv4, number] | undefined {
+    try {
+        const [addr, bits] = ipaddr.IPv4.parseCIDR(s);
+        if (bits < 8 || bits > 29) return undefined;
+        if (ipaddr.IPv4.networkAddressFromCIDR(s).toString() !== addr.toString()) return undefined;
+        return [addr, bits];
+    } catch {
+        return undefined;
+    }
+}
+
+function cidrContains(outer: string, inner: string): boolean {
+    const o = parseCidr(outer), i = parseCidr(inner);
+    return !!o && !!i && i[1] >= o[1] && i[0].match(o);
+}
+
+function cidrsOverlap(a: string, b: string): boolean {
+    const x = parseCidr(a), y = parseCidr(b);
+    return !!x && !!y && (x[0].match(y) || y[0].match(x));
+}
+
+function isSshPublicKey(s: string): boolean {
+    if (/[\r\n]/.test(s.trim())) return false;
+    try {
+        const key = sshpk.parseKey(s.trim(), "ssh");
+        return ["ed25519", "rsa", "ecdsa"].includes(key.type) && (key.type !== "rsa" || key.size >= 2048);
+    } catch {
+        return false;
+    }
+}
+
+/** cyclecloud-slurm 4.x keeps a cluster's files in /sched/<name>, the name lower-cased and sanitised. */
+export function clusterConfigDirName(clusterName: string): string {
+    return clusterName.toLowerCase().replace(/[^a-z0-9-]/g, "-");
+}
+
+/** Splits a validated URN. */
+export function parseImageUrn(urn: string): ImageUrn {
+    const [publisher, offer, sku, version] = urn.split(":");
+    return { publisher, offer, sku, version };
+}
+
+function keyPath(path: PropertyKey[]): string {
+    let out = "";
+    for (const p of path) out += typeof p === "number" ? `[${p}]` : out ? `.${String(p)}` : String(p);
+    return out;
+}
+
+function crossChecks(raw: RawSettings, problems: string[]): void {
+    const subnets: [string, string][] = [
+        ["bastionSubnetPrefix", raw.bastionSubnetPrefix],
+        ["cyclecloudSubnetPrefix", raw.cyclecloudSubnetPrefix],
+        ["loginSubnetPrefix", raw.loginSubnetPrefix],
+        ["computeSubnetPrefix", raw.computeSubnetPrefix],
+    ];
+    for (const [key, prefix] of subnets) {
+        if (!cidrContains(raw.vnetAddressSpace, prefix)) {
+            problems.push(`${key}: ${prefix} must lie inside vnetAddressSpace ${raw.vnetAddressSpace}`);
+        }
+    }
+    for (let i = 0; i < subnets.length; i++) {
+        for (let j = i + 1; j < subnets.length; j++) {
+            if (cidrsOverlap(subnets[i][1], subnets[j][1])) {
+                problems.push(`${subnets[j][0]}: ${subnets[j][1]} overlaps ${subnets[i][0]} ${subnets[i][1]}; ` +
+                    "subnets must not overlap");
+            }
+        }
+    }
+    const bastionBits = parseCidr(raw.bastionSubnetPrefix)?.[1];
+    if (bastionBits !== undefined && bastionBits > 26) {
+        problems.push(`bastionSubnetPrefix: AzureBastionSubnet must be /26 or larger, got /${bastionBits}`);
+    }
+    const loginBits = parseCidr(raw.loginSubnetPrefix)?.[1];
+    if (loginBits !== undefined && loginBits > 28) {
+        problems.push(`loginSubnetPrefix: must be /28 or larger (Azure reserves 5 addresses per subnet)`);
+    }
+    const seenNames = new Map<string, number>(), seenUids = new Map<number, number>();
+    raw.users.forEach((u, i) => {
+        if (seenNames.has(u.name)) problems.push(`users[${i}].name: "${u.name}" is already used by users[${seenNames.get(u.name)}]; names must be unique`);
+        else seenNames.set(u.name, i);
+        if (seenUids.has(u.uid)) problems.push(`users[${i}].uid: ${u.uid} is already used by users[${seenUids.get(u.uid)}]; UIDs must be unique`);
+        else seenUids.set(u.uid, i);
+        if (u.uid === SLURM_UID || u.uid === MUNGE_UID || u.uid === 11102) {
+            problems.push(`users[${i}].uid: ${u.uid} is reserved for the slurm/munge/slurmrestd service users`);
+        }
+        if (u.name === raw.loginAdminUsername) {
+            problems.push(`users[${i}].name: "${u.name}" is the login node's local admin (loginAdminUsername)`);
+        }
+    });
+    if (raw.conditionalAccessMfa && raw.users.length === 0 && !raw.entraGroupName && raw.entraExistingGroups.length === 0) {
+        problems.push("conditionalAccessMfa: needs users, entraGroupName or entraExistingGroups to apply to");
+    }
+    if (raw.entraGroupName && raw.users.length === 0) {
+        problems.push("entraGroupName: a group is created for the configured users, but users is empty");
+    }
+}
+
+/**
+ * Validates raw config values (strings or parsed objects, keyed by config key without the namespace) and
+ * returns the typed settings; throws a ConfigError that lists every problem.
+ */
+export function parseSettings(input: Record<string, unknown>, stack: string): Settings {
+    const problems: string[] = [];
+    const result = rawSchema.safeParse(input);
+    if (!result.success) {
+        for (const issue of result.error.issues) {
+            if (issue.code === "unrecognized_keys") {
+                for (const k of issue.keys) {
+                    const where = keyPath([...issue.path, k]);
+                    problems.push(issue.path.length === 0
+                        ? `${where}: unknown config key ${PROJECT}:${k}; known keys: ${CONFIG_KEYS.join(", ")}`
+                        : `${where}: unknown field`);
+                }
+            } else {
+                problems.push(`${keyPath(issue.path)}: ${issue.message}`);
+            }
+        }
+        throw new ConfigError(problems);
+    }
+    const raw = result.data;
+    crossChecks(raw, problems);
+    if (problems.length > 0) throw new ConfigError(problems);
+
+    return {
+        stack,
+        location: raw.location,
+        resourceGroupName: raw.resourceGroupName ?? `rg-${PROJECT}-${stack}`,
+        tags: { ...raw.tags, "pulumi-project": PROJECT, "pulumi-stack": stack },
+        network: {
+            addressSpace: raw.vnetAddressSpace,
+            bastionSubnet: raw.bastionSubnetPrefix,
+            cyclecloudSubnet: raw.cyclecloudSubnetPrefix,
+            loginSubnet: raw.loginSubnetPrefix,
+            computeSubnet: raw.computeSubnetPrefix,
+        },
+        bastion: { sku: raw.bastionSku, scaleUnits: raw.bastionScaleUnits },
+        nfs: { quotaGiB: raw.nfsQuotaGiB, redundancy: raw.nfsRedundancy, shareName: raw.nfsShareName },
+        login: {
+            vmSize: raw.loginVmSize,
+            image: parseImageUrn(raw.loginImage),
+            adminUsername: raw.loginAdminUsername,
+            adminSshPublicKey: raw.loginAdminSshPublicKey.trim(),
+            acceleratedNetworking: raw.loginAcceleratedNetworking,
+            osDiskSizeGB: raw.loginOsDiskSizeGB,
+        },
+        slurm: {
+            version: raw.slurmVersion,
+            clusterName: raw.clusterName,
+            clusterConfigDir: clusterConfigDirName(raw.clusterName),
+        },
+        users: raw.users.map(u => ({ ...u, sshPublicKey: u.sshPublicKey.trim() })),
+        entra: {
+            groupName: raw.entraGroupName,
+            existingGroups: raw.entraExistingGroups,
+            conditionalAccessMfa: raw.conditionalAccessMfa,
+        },
+    };
+}
+
+/**
+ * Reads this stack's config through Pulumi and validates it. Structured keys are JSON; a value that does not
+ * parse is reported with the others.
+ */
+export function loadSettings(): Settings {
+    const config = new pulumi.Config(PROJECT);
+    const input: Record<string, unknown> = {};
+    const problems: string[] = [];
+    for (const key of CONFIG_KEYS) {
+        if (OBJECT_KEYS.has(key)) {
+            try {
+                const v = config.getObject<unknown>(key);
+                if (v !== undefined) input[key] = v;
+            } catch {
+                problems.push(`${key}: is not valid JSON/YAML structured config`);
+            }
+        } else {
+            const v = config.get(key);
+            if (v !== undefined) input[key] = v;
+        }
+    }
+    if (input.location === undefined) {
+        const fallback = new pulumi.Config("azure-native").get("location");
+        if (fallback !== undefined) input.location = fallback;
+    }
+    for (const key of unknownProjectKeys()) problems.push(`${key}: unknown config key ${PROJECT}:${key}; known keys: ${CONFIG_KEYS.join(", ")}`);
+    if (problems.length > 0) {
+        try {
+            parseSettings(input, pulumi.getStack());
+        } catch (e) {
+            if (e instanceof ConfigError) throw new ConfigError([...problems, ...e.problems]);
+            throw e;
+        }
+        throw new ConfigError(problems);
+    }
+    return parseSettings(input, pulumi.getStack());
+}
+
+/** Keys set in this project's namespace that the program does not read: almost always a typo. */
+function unknownProjectKeys(): string[] {
+    const all = Object.keys(pulumi.runtime.allConfig());
+    const known = new Set(CONFIG_KEYS);
+    return all
+        .filter(k => k.startsWith(`${PROJECT}:`))
+        .map(k => k.slice(PROJECT.length + 1))
+        .filter(k => !known.has(k));
+}
