@@ -1,0 +1,88 @@
+// Renders the login node's cloud-init user data as data (a YAML document built from objects), from the
+// script and unit files kept beside this module.
+import * as fs from "fs";
+import * as path from "path";
+import YAML from "yaml";
+import { MUNGE_UID, SLURM_UID } from "../config";
+
+export interface LoginCloudInitArgs {
+    /** Slurm release to install, the cluster's (`configuration_slurm_version`). */
+    slurmVersion: string;
+    /** /sched/<dir> on the scheduler, /shared/apps/slurm/<dir> once seeded. */
+    clusterConfigDir: string;
+    /** NFS server, e.g. <account>.file.core.windows.net. */
+    nfsHost: string;
+    /** NFS export, /<account>/<share>. */
+    nfsExportPath: string;
+    /** NFS mount options (without the fstab-only _netdev,nofail). */
+    nfsMountOptions: string;
+}
+
+/** Where the seed Command writes the cluster's files on /shared. */
+export function seededConfigDir(clusterConfigDir: string): string {
+    return `/shared/apps/slurm/${clusterConfigDir}`;
+}
+
+const here = (file: string) => fs.readFileSync(path.join(__dirname, file), "utf8");
+
+/** Creates a group and a system user with a fixed ID; does nothing when they exist (bootcmd runs every boot). */
+function fixedIdUser(name: string, id: number, home: string): string {
+    return `getent group ${name} >/dev/null || groupadd -r -g ${id} ${name}; ` +
+        `getent passwd ${name} >/dev/null || useradd -r -u ${id} -g ${id} -d ${home} -s /sbin/nologin -c "${name} service" ${name}`;
+}
+
+export function renderLoginCloudInit(args: LoginCloudInitArgs): string {
+    const doc = {
+        // bootcmd runs before any package is installed: munge's and Slurm's packages would otherwise create
+        // these users with other IDs than the cluster's, and munge refuses a key owned by another UID.
+        bootcmd: [
+            ["sh", "-c", fixedIdUser("slurm", SLURM_UID, "/var/lib/slurm")],
+            ["sh", "-c", fixedIdUser("munge", MUNGE_UID, "/var/run/munge")],
+        ],
+        yum_repos: {
+            // Slurm builds for EL8 that cyclecloud-slurm 4.x installs on the cluster's nodes.
+            slurm: {
+                name: "Slurm Workload Manager (packages.microsoft.com)",
+                baseurl: "https://packages.microsoft.com/yumrepos/slurm-el8",
+                enabled: true,
+                gpgcheck: true,
+                gpgkey: "https://packages.microsoft.com/keys/microsoft.asc",
+                priority: 10,
+                exclude: "slurm*",
+            },
+        },
+        mounts: [[
+            `${args.nfsHost}:${args.nfsExportPath}`, "/shared", "nfs", `${args.nfsMountOptions},_netdev,nofail`, "0", "0",
+        ]],
+        write_files: [
+            {
+                // Same file and repository ID as the AADSSHLoginForLinux extension writes, so the two never
+                // list the Microsoft repository twice.
+                path: "/etc/yum.repos.d/microsoft-prod.repo",
+                permissions: "0644",
+                content: [
+                    "[packages-microsoft-com-prod]",
+                    "name=packages-microsoft-com-prod",
+                    "baseurl=https://packages.microsoft.com/rhel/8/prod/",
+                    "enabled=1",
+                    "gpgcheck=1",
+                    "gpgkey=https://packages.microsoft.com/keys/microsoft.asc",
+                    "",
+                ].join("\n"),
+            },
+            {
+                path: "/etc/default/slurm-sync",
+                permissions: "0644",
+                content: `# Read by slurm-sync.service\nSLURM_SYNC_SOURCE=${seededConfigDir(args.clusterConfigDir)}\n`,
+            },
+            { path: "/usr/local/sbin/slurm-sync-from-shared", permissions: "0755", content: here("slurm-sync.sh") },
+            { path: "/usr/local/sbin/install-slurm-client", permissions: "0755", content: here("install-slurm-client.sh") },
+            { path: "/etc/systemd/system/slurm-sync.service", permissions: "0644", content: here("slurm-sync.service") },
+            { path: "/etc/systemd/system/slurm-sync.timer", permissions: "0644", content: here("slurm-sync.timer") },
+        ],
+        runcmd: [
+            ["/usr/local/sbin/install-slurm-client", args.slurmVersion],
+        ],
+    };
+    return "#cloud-config\n" + YAML.stringify(doc, { lineWidth: 0 });
+}

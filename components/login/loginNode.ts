@@ -1,0 +1,126 @@
+// The login node: a VM with no public IP, reached only through Azure Bastion with Entra ID sign-in
+// (AADSSHLoginForLinux), that mounts /shared and configures itself as a Slurm client from the files the
+// cluster seeds there.
+import * as pulumi from "@pulumi/pulumi";
+import * as compute from "@pulumi/azure-native/compute";
+import * as network from "@pulumi/azure-native/network";
+import { LOGIN_ROLE_TAG, Settings } from "../config";
+import { renderLoginCloudInit } from "./cloud-init";
+
+export interface LoginNodeArgs {
+    resourceGroupName: pulumi.Input<string>;
+    namePrefix: string;
+    settings: Settings;
+    subnetId: pulumi.Input<string>;
+    nfsHost: pulumi.Input<string>;
+    nfsExportPath: pulumi.Input<string>;
+    nfsMountOptions: string;
+}
+
+/** The Entra ID SSH login extension; it needs the VM's system-assigned identity. */
+export const AAD_SSH_EXTENSION = {
+    publisher: "Microsoft.Azure.ActiveDirectory",
+    type: "AADSSHLoginForLinux",
+    typeHandlerVersion: "1.0",
+} as const;
+
+export class LoginNode extends pulumi.ComponentResource {
+    public readonly nic: network.NetworkInterface;
+    public readonly vm: compute.VirtualMachine;
+    public readonly aadExtension: compute.VirtualMachineExtension;
+    public readonly privateIp: pulumi.Output<string>;
+    public readonly vmName: string;
+
+    constructor(name: string, args: LoginNodeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("cyclecloud-slurm-entra:login:LoginNode", name, {}, opts);
+        const { settings, resourceGroupName, namePrefix } = args;
+        const login = settings.login;
+        const tags = { ...settings.tags, [LOGIN_ROLE_TAG.key]: LOGIN_ROLE_TAG.value };
+        const parent = { parent: this };
+        this.vmName = `vm-${namePrefix}-login`;
+
+        this.nic = new network.NetworkInterface(`${name}-nic`, {
+            resourceGroupName,
+            location: settings.location,
+            tags,
+            networkInterfaceName: `nic-${namePrefix}-login`,
+            enableAcceleratedNetworking: login.acceleratedNetworking,
+            // No publicIPAddress: the node is reachable only through Bastion.
+            ipConfigurations: [{
+                name: "ipconfig1",
+                primary: true,
+                subnet: { id: args.subnetId },
+                privateIPAllocationMethod: "Dynamic",
+            }],
+        }, parent);
+
+        const customData = pulumi.all([args.nfsHost, args.nfsExportPath]).apply(([nfsHost, nfsExportPath]) =>
+            Buffer.from(renderLoginCloudInit({
+                slurmVersion: settings.slurm.version,
+                clusterConfigDir: settings.slurm.clusterConfigDir,
+                nfsHost,
+                nfsExportPath,
+                nfsMountOptions: args.nfsMountOptions,
+            })).toString("base64"));
+
+        this.vm = new compute.VirtualMachine(`${name}-vm`, {
+            resourceGroupName,
+            location: settings.location,
+            tags,
+            vmName: this.vmName,
+            hardwareProfile: { vmSize: login.vmSize },
+            // A marketplace plan image: Azure refuses it without the matching plan (and accepted terms).
+            plan: { publisher: login.image.publisher, product: login.image.offer, name: login.image.sku },
+            storageProfile: {
+                imageReference: { ...login.image },
+                osDisk: {
+                    name: `osdisk-${namePrefix}-login`,
+                    createOption: "FromImage",
+                    caching: "ReadWrite",
+                    diskSizeGB: login.osDiskSizeGB,
+                    managedDisk: { storageAccountType: "Premium_LRS" },
+                    deleteOption: "Delete",
+                },
+            },
+            osProfile: {
+                computerName: `${settings.slurm.clusterConfigDir}-login`.slice(0, 63),
+                adminUsername: login.adminUsername,
+                customData,
+                linuxConfiguration: {
+                    disablePasswordAuthentication: true,
+                    provisionVMAgent: true,
+                    ssh: {
+                        publicKeys: [{
+                            path: `/home/${login.adminUsername}/.ssh/authorized_keys`,
+                            keyData: login.adminSshPublicKey,
+                        }],
+                    },
+                },
+            },
+            networkProfile: { networkInterfaces: [{ id: this.nic.id, primary: true }] },
+            // AADSSHLoginForLinux authenticates the VM to Entra ID with this identity.
+            identity: { type: "SystemAssigned" },
+            diagnosticsProfile: { bootDiagnostics: { enabled: true } },
+        }, {
+            ...parent,
+            // cloud-init runs once; a changed user data must not replace a node users' sessions live on.
+            ignoreChanges: ["osProfile.customData"],
+        });
+
+        this.aadExtension = new compute.VirtualMachineExtension(`${name}-aad-ssh`, {
+            resourceGroupName,
+            location: settings.location,
+            tags,
+            vmName: this.vm.name,
+            vmExtensionName: AAD_SSH_EXTENSION.type,
+            publisher: AAD_SSH_EXTENSION.publisher,
+            type: AAD_SSH_EXTENSION.type,
+            typeHandlerVersion: AAD_SSH_EXTENSION.typeHandlerVersion,
+            autoUpgradeMinorVersion: true,
+        }, parent);
+
+        this.privateIp = this.nic.ipConfigurations.apply(c => c?.[0]?.privateIPAddress ?? "");
+
+        this.registerOutputs({ vmId: this.vm.id, nicId: this.nic.id, privateIp: this.privateIp });
+    }
+}

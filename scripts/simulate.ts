@@ -1,0 +1,276 @@
+// A simulated Pulumi engine: runs the real program (index.ts) under Pulumi's mock monitor with a stack's
+// config, answers every resource with realistic Azure outputs (ARM-shaped IDs, private IPs), and records
+// each registration with its parent, dependencies and inputs (secrets redacted). Used by the unit tests
+// and by `npm run plan`. No Azure, no Pulumi CLI, no network.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import { setMockOptions } from "@pulumi/pulumi/runtime/settings";
+import * as rpc from "@pulumi/pulumi/runtime/rpc";
+import YAML from "yaml";
+
+export const SIM_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001";
+export const SIM_TENANT_ID = "00000000-0000-4000-8000-0000000000aa";
+export const REDACTED = "[secret]";
+
+export interface SimResource {
+    urn: string;
+    type: string;
+    name: string;
+    custom: boolean;
+    parent?: string;
+    /** Inputs as the engine received them; secret values are plain here (tests assert on them). */
+    inputs: Record<string, unknown>;
+    /** The same inputs with every secret replaced by "[secret]" (what plan output shows). */
+    redactedInputs: Record<string, unknown>;
+    /** Outputs the simulated provider answered with. */
+    outputs: Record<string, unknown>;
+    /** URNs this resource depends on (explicit dependsOn and inputs that came from other resources). */
+    dependencies: string[];
+    propertyDependencies: Record<string, string[]>;
+    /** Resource options worth checking in tests and plans. */
+    options: { ignoreChanges: string[]; deleteBeforeReplace: boolean; additionalSecretOutputs: string[] };
+}
+
+export interface SimResult {
+    resources: SimResource[];
+    stackOutputs: Record<string, unknown>;
+    /** Set when the program threw (for example a ConfigError); resources then holds what was registered. */
+    error?: Error;
+}
+
+export interface SimOptions {
+    /** Absolute path of the program module (default: the project's index.ts). */
+    program?: string;
+    project?: string;
+    stack: string;
+    /** Stack config as Pulumi.<stack>.yaml holds it under `config:` (values may be objects). */
+    config: Record<string, unknown>;
+    /** Config keys whose values are secrets. */
+    secretKeys?: string[];
+}
+
+/** Reads a Pulumi.<stack>.yaml file: its config map and the keys marked `secure`. */
+export function readStackFile(file: string): { config: Record<string, unknown>; secretKeys: string[] } {
+    const doc = YAML.parse(fs.readFileSync(file, "utf8")) ?? {};
+    const raw = (doc.config ?? {}) as Record<string, unknown>;
+    const config: Record<string, unknown> = {};
+    const secretKeys: string[] = [];
+    for (const [k, v] of Object.entries(raw)) {
+        if (v && typeof v === "object" && !Array.isArray(v) && "secure" in (v as object)) {
+            // An encrypted value cannot be decrypted here: simulate it with a marker string.
+            config[k] = `simulated-secret-for-${k}`;
+            secretKeys.push(k);
+        } else {
+            config[k] = v;
+        }
+    }
+    return { config, secretKeys };
+}
+
+// ---- realistic provider answers ----------------------------------------------------------------------
+
+/** ARM provider namespace and collection for azure-native tokens, and the input that names the resource. */
+const ARM: Record<string, [string, string] | undefined> = {
+    "azure-native:resources:ResourceGroup": ["", "resourceGroupName"],
+    "azure-native:network:VirtualNetwork": ["Microsoft.Network/virtualNetworks", "virtualNetworkName"],
+    "azure-native:network:NetworkSecurityGroup": ["Microsoft.Network/networkSecurityGroups", "networkSecurityGroupName"],
+    "azure-native:network:PublicIPAddress": ["Microsoft.Network/publicIPAddresses", "publicIpAddressName"],
+    "azure-native:network:NatGateway": ["Microsoft.Network/natGateways", "natGatewayName"],
+    "azure-native:network:BastionHost": ["Microsoft.Network/bastionHosts", "bastionHostName"],
+    "azure-native:network:NetworkInterface": ["Microsoft.Network/networkInterfaces", "networkInterfaceName"],
+    "azure-native:network:PrivateEndpoint": ["Microsoft.Network/privateEndpoints", "privateEndpointName"],
+    "azure-native:privatedns:PrivateZone": ["Microsoft.Network/privateDnsZones", "privateZoneName"],
+    "azure-native:storage:StorageAccount": ["Microsoft.Storage/storageAccounts", "accountName"],
+    "azure-native:compute:VirtualMachine": ["Microsoft.Compute/virtualMachines", "vmName"],
+    "azure-native:managedidentity:UserAssignedIdentity": ["Microsoft.ManagedIdentity/userAssignedIdentities", "resourceName"],
+};
+
+function uuidFrom(seed: string): string {
+    const h = crypto.createHash("sha256").update(seed).digest("hex");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+class SimulatedAzure {
+    private subnetPrefixes = new Map<string, string>();
+    private nextHost = new Map<string, number>();
+
+    newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, unknown> } {
+        const inputs = args.inputs as Record<string, unknown>;
+        const state: Record<string, unknown> = { ...inputs };
+        if (!args.custom) return { id: undefined, state: {} };
+        const rg = String(inputs.resourceGroupName ?? "rg");
+        const base = `/subscriptions/${SIM_SUBSCRIPTION_ID}/resourceGroups/${rg}`;
+        const entry = ARM[args.type];
+        let id: string;
+        if (args.type === "azure-native:resources:ResourceGroup") {
+            id = base;
+            state.name = rg;
+        } else if (entry) {
+            const name = String(inputs[entry[1]] ?? args.name);
+            id = `${base}/providers/${entry[0]}/${name}`;
+            state.name = name;
+        } else if (args.type === "azure-native:network:Subnet") {
+            state.name = String(inputs.subnetName ?? args.name);
+            id = `${base}/providers/Microsoft.Network/virtualNetworks/${inputs.virtualNetworkName}/subnets/${state.name}`;
+            this.subnetPrefixes.set(id, String(inputs.addressPrefix));
+        } else if (args.type === "azure-native:storage:FileShare") {
+            state.name = String(inputs.shareName ?? args.name);
+            id = `${base}/providers/Microsoft.Storage/storageAccounts/${inputs.accountName}/fileServices/default/shares/${state.name}`;
+        } else if (args.type === "azure-native:compute:VirtualMachineExtension") {
+            state.name = String(inputs.vmExtensionName ?? args.name);
+            id = `${base}/providers/Microsoft.Compute/virtualMachines/${inputs.vmName}/extensions/${state.name}`;
+        } else if (args.type === "azure-native:authorization:RoleAssignment") {
+            state.name = uuidFrom(`${inputs.scope}/${inputs.roleDefinitionId}/${inputs.principalId}`);
+            id = `${inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${state.name}`;
+        } else if (args.type.startsWith("azuread:")) {
+            id = uuidFrom(`${args.type}/${args.name}`);
+            state.objectId = id;
+        } else {
+            state.name = String(inputs.name ?? args.name);
+            id = `${base}/simulated/${args.type.replace(/[:/]/g, ".")}/${state.name}`;
+        }
+        if (args.type === "azure-native:compute:VirtualMachine" && inputs.identity) {
+            state.identity = { ...(inputs.identity as object), principalId: uuidFrom(`${id}/identity`), tenantId: SIM_TENANT_ID };
+        }
+        if (args.type === "azure-native:network:NetworkInterface") {
+            state.ipConfigurations = ((inputs.ipConfigurations ?? []) as Record<string, unknown>[]).map(c => ({
+                ...c, privateIPAddress: this.allocate(String((c.subnet as { id?: string } | undefined)?.id ?? "")),
+            }));
+        }
+        if (args.type === "azure-native:storage:StorageAccount") {
+            state.primaryEndpoints = { file: `https://${state.name}.file.core.windows.net/` };
+        }
+        return { id, state };
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+        const inputs = args.inputs as Record<string, unknown>;
+        switch (args.token) {
+            case "azure-native:authorization:getClientConfig":
+                return { subscriptionId: SIM_SUBSCRIPTION_ID, tenantId: SIM_TENANT_ID, clientId: uuidFrom("client"), objectId: uuidFrom("deployer") };
+            case "azuread:index/getUser:getUser": {
+                const upn = String(inputs.userPrincipalName ?? inputs.objectId);
+                return { objectId: uuidFrom(`user/${upn}`), userPrincipalName: upn, id: uuidFrom(`user/${upn}`), displayName: upn };
+            }
+            case "azuread:index/getGroup:getGroup": {
+                const name = String(inputs.displayName ?? inputs.objectId);
+                return { objectId: uuidFrom(`group/${name}`), displayName: name, id: uuidFrom(`group/${name}`) };
+            }
+            default:
+                return inputs;
+        }
+    }
+
+    /** Next private IP of a subnet (Azure hands out from .4 on). */
+    private allocate(subnetId: string): string {
+        const prefix = this.subnetPrefixes.get(subnetId);
+        if (!prefix) return "10.0.0.4";
+        const [addr] = prefix.split("/");
+        const n = (this.nextHost.get(subnetId) ?? 4);
+        this.nextHost.set(subnetId, n + 1);
+        const parts = addr.split(".").map(Number);
+        const value = ((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3] + n;
+        return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join(".");
+    }
+}
+
+// ---- recording monitor --------------------------------------------------------------------------------
+
+function redact(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map(redact);
+    if (value && typeof value === "object") {
+        const o = value as Record<string, unknown>;
+        if (o[rpc.specialSigKey] === rpc.specialSecretSig) return REDACTED;
+        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, redact(v)]));
+    }
+    return value;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- the monitor speaks protobuf request objects */
+class RecordingMonitor extends MockMonitor {
+    public readonly records: SimResource[] = [];
+    public pending = 0;
+    constructor(private readonly sim: SimulatedAzure) {
+        super({ newResource: a => sim.newResource(a), call: a => sim.call(a) });
+    }
+
+    async registerResource(req: any, callback: (err: any, resp: any) => void): Promise<void> {
+        this.pending++;
+        const raw = req.getObject()?.toJavaScript() ?? {};
+        const propDeps: Record<string, string[]> = {};
+        req.getPropertydependenciesMap().forEach((v: any, k: string) => { propDeps[k] = v.getUrnsList(); });
+        const record: SimResource = {
+            urn: "",
+            type: req.getType(),
+            name: req.getName(),
+            custom: req.getCustom(),
+            parent: req.getParent() || undefined,
+            inputs: rpc.deserializeProperties(req.getObject()),
+            redactedInputs: redact(raw) as Record<string, unknown>,
+            outputs: {},
+            dependencies: req.getDependenciesList(),
+            propertyDependencies: propDeps,
+            options: {
+                ignoreChanges: req.getIgnorechangesList(),
+                deleteBeforeReplace: req.getDeletebeforereplace(),
+                additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+            },
+        };
+        await super.registerResource(req, (err: any, resp: any) => {
+            if (resp) {
+                record.urn = resp.getUrn();
+                record.outputs = resp.getObject()?.toJavaScript() ?? {};
+            }
+            this.records.push(record);
+            this.pending--;
+            callback(err, resp);
+        });
+    }
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+function toConfigStrings(project: string, config: Record<string, unknown>): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(config)) {
+        out[k.includes(":") ? k : `${project}:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+    return out;
+}
+
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+/** Resolves an Output (or plain value) to its value; unknowns never occur here since mocks are not a preview. */
+function settle(value: unknown): Promise<unknown> {
+    if (pulumi.Output.isInstance(value)) return new Promise(resolve => (value as pulumi.Output<unknown>).apply(v => { resolve(v); return v; }));
+    return Promise.resolve(value);
+}
+
+/** Runs the program under the simulated engine and returns what it registered. */
+export async function simulate(opts: SimOptions): Promise<SimResult> {
+    const project = opts.project ?? "cyclecloud-slurm-entra";
+    const program = opts.program ?? path.resolve(__dirname, "..", "index.ts");
+    const monitor = new RecordingMonitor(new SimulatedAzure());
+    setMockOptions(monitor, project, opts.stack, false);
+    pulumi.runtime.setAllConfig(toConfigStrings(project, opts.config),
+        (opts.secretKeys ?? []).map(k => (k.includes(":") ? k : `${project}:${k}`)));
+
+    delete require.cache[require.resolve(program)];
+    let exported: Record<string, unknown> = {};
+    let error: Error | undefined;
+    try {
+        exported = require(program);
+    } catch (e) {
+        error = e as Error;
+    }
+    const stackOutputs: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(exported)) stackOutputs[k] = await settle(v);
+    // Wait until no registration is in flight for a few consecutive ticks.
+    for (let quiet = 0; quiet < 5;) {
+        await sleep(2);
+        quiet = monitor.pending === 0 ? quiet + 1 : 0;
+    }
+    return { resources: monitor.records, stackOutputs, error };
+}
