@@ -17,6 +17,8 @@ export const REDACTED = "[secret]";
 
 export interface SimResource {
     urn: string;
+    /** The ID the simulated provider assigned (ARM-shaped for azure-native resources). */
+    id?: string;
     type: string;
     name: string;
     custom: boolean;
@@ -222,6 +224,7 @@ class RecordingMonitor extends MockMonitor {
         await super.registerResource(req, (err: any, resp: any) => {
             if (resp) {
                 record.urn = resp.getUrn();
+                record.id = resp.getId() || undefined;
                 record.outputs = resp.getObject()?.toJavaScript() ?? {};
             }
             this.records.push(record);
@@ -261,6 +264,8 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     let exported: Record<string, unknown> = {};
     let error: Error | undefined;
     try {
+        // A fresh require (not import) so the same program can run again with another config.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
         exported = require(program);
     } catch (e) {
         error = e as Error;

@@ -1,0 +1,108 @@
+// Configuration validation: the dev stack passes, and each bad value is rejected with a message that names
+// the config key, before any resource is registered.
+import * as assert from "assert";
+import * as path from "path";
+import { ConfigError, parseSettings } from "../components/config";
+import { readStackFile, simulate } from "../scripts/simulate";
+
+const devFile = path.join(__dirname, "..", "Pulumi.dev.yaml");
+
+/** The dev stack's config without the namespace, as parseSettings takes it. */
+function devInput(): Record<string, unknown> {
+    const { config } = readStackFile(devFile);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(config)) {
+        if (k.startsWith("cyclecloud-slurm-entra:")) out[k.slice("cyclecloud-slurm-entra:".length)] = v;
+    }
+    return out;
+}
+
+function problemsOf(input: Record<string, unknown>): string[] {
+    try {
+        parseSettings(input, "dev");
+    } catch (e) {
+        assert.ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
+        return e.problems;
+    }
+    assert.fail("expected the config to be rejected");
+}
+
+const alice = () => (devInput().users as Record<string, unknown>[])[0];
+
+describe("config validation", () => {
+    it("accepts Pulumi.dev.yaml and fills defaults", () => {
+        const s = parseSettings(devInput(), "dev");
+        assert.strictEqual(s.location, "westeurope");
+        assert.strictEqual(s.bastion.sku, "Standard");
+        assert.strictEqual(s.nfs.quotaGiB, 1024);
+        assert.strictEqual(s.slurm.version, "25.11.5");
+        assert.strictEqual(s.slurm.clusterConfigDir, "slurm-dev");
+        assert.deepStrictEqual(s.login.image, { publisher: "almalinux", offer: "almalinux-hpc", sku: "8_10-hpc-gen2", version: "8.10.2024101801" });
+        assert.deepStrictEqual(s.users.map(u => [u.name, u.uid, u.admin]), [["alice", 20001, true], ["bob", 20002, false]]);
+        assert.strictEqual(s.resourceGroupName, "rg-cyclecloud-slurm-entra-dev");
+    });
+
+    it("reads numbers and booleans given as strings (as `pulumi config set` stores them)", () => {
+        const s = parseSettings({ ...devInput(), nfsQuotaGiB: "2048", loginAcceleratedNetworking: "false", bastionSku: "Premium" }, "dev");
+        assert.strictEqual(s.nfs.quotaGiB, 2048);
+        assert.strictEqual(s.login.acceleratedNetworking, false);
+        assert.strictEqual(s.bastion.sku, "Premium");
+    });
+
+    const bad: [string, Record<string, unknown>, RegExp][] = [
+        ["a CIDR that does not parse", { vnetAddressSpace: "10.40.0.0/33" }, /^vnetAddressSpace: must be an IPv4 CIDR/],
+        ["a CIDR with host bits set", { loginSubnetPrefix: "10.40.0.97/27" }, /^loginSubnetPrefix: must be an IPv4 CIDR/],
+        ["a subnet outside the VNet", { computeSubnetPrefix: "10.41.0.0/20" }, /^computeSubnetPrefix: 10\.41\.0\.0\/20 must lie inside vnetAddressSpace/],
+        ["overlapping subnets", { loginSubnetPrefix: "10.40.0.64/27" }, /^loginSubnetPrefix: 10\.40\.0\.64\/27 overlaps cyclecloudSubnetPrefix/],
+        ["a Bastion subnet smaller than /26", { bastionSubnetPrefix: "10.40.0.0/27" }, /^bastionSubnetPrefix: AzureBastionSubnet must be \/26 or larger/],
+        ["an NFS quota under 100 GiB", { nfsQuotaGiB: "99" }, /^nfsQuotaGiB: must be an integer from 100 to 102400/],
+        ["a Slurm version without patch level", { slurmVersion: "25.11" }, /^slurmVersion: must be a full Slurm release such as 25\.11\.5/],
+        ["a Bastion SKU without native client", { bastionSku: "Basic" }, /^bastionSku: must be Standard or Premium/],
+        ["geo-redundant NFS", { nfsRedundancy: "GRS" }, /^nfsRedundancy: must be LRS or ZRS/],
+        ["an image URN with three parts", { loginImage: "almalinux:almalinux-hpc:8_10-hpc-gen2" }, /^loginImage: must be an image URN with four parts/],
+        ["a missing admin key", { loginAdminSshPublicKey: undefined }, /^loginAdminSshPublicKey: is required/],
+        ["an admin key that is not a key", { loginAdminSshPublicKey: "ssh-ed25519 not-base64!" }, /^loginAdminSshPublicKey: must be an OpenSSH public key/],
+        ["a missing location", { location: undefined }, /^location: is required/],
+        ["a user UID below 1000", { users: [{ ...alice(), uid: 999 }] }, /^users\[0\]\.uid: must be an integer from 1000/],
+        ["a user with an invalid Linux name", { users: [{ ...alice(), name: "Alice Smith" }] }, /^users\[0\]\.name: must be a Linux user name/],
+        ["a user without Entra identity", { users: [{ ...alice(), entra: "alice" }] }, /^users\[0\]\.entra: must be an Entra user principal name .* or an object ID/],
+        ["a user with an unparseable SSH key", { users: [{ ...alice(), sshPublicKey: "ssh-rsa AAAA" }] }, /^users\[0\]\.sshPublicKey: must be an OpenSSH public key/],
+        ["duplicate UIDs", { users: [alice(), { ...alice(), name: "carol" }] }, /^users\[1\]\.uid: 20001 is already used by users\[0\]/],
+        ["a UID reserved for slurm", { users: [{ ...alice(), uid: 11100 }] }, /^users\[0\]\.uid: 11100 is reserved/],
+        ["a misspelt key", { nfsQuota: "200" }, /^nfsQuota: unknown config key cyclecloud-slurm-entra:nfsQuota/],
+        ["an unknown field in a user", { users: [{ ...alice(), shell: "/bin/zsh" }] }, /^users\[0\]\.shell: unknown field/],
+        ["scale units out of range", { bastionScaleUnits: "1" }, /^bastionScaleUnits: must be an integer from 2 to 50/],
+    ];
+    for (const [what, change, expected] of bad) {
+        it(`rejects ${what}, naming the key`, () => {
+            const problems = problemsOf({ ...devInput(), ...change });
+            assert.ok(problems.some(p => expected.test(p)), `no problem matched ${expected}:\n${problems.join("\n")}`);
+        });
+    }
+
+    it("reports every problem at once", () => {
+        const problems = problemsOf({ ...devInput(), nfsQuotaGiB: "10", slurmVersion: "latest", bastionSku: "Basic" });
+        assert.deepStrictEqual(problems.map(p => p.split(":")[0]).sort(), ["bastionSku", "nfsQuotaGiB", "slurmVersion"]);
+    });
+
+    it("reports cross-field problems together", () => {
+        const problems = problemsOf({ ...devInput(), bastionSubnetPrefix: "10.40.0.0/28", computeSubnetPrefix: "10.99.0.0/20" });
+        assert.strictEqual(problems.length, 2, problems.join("\n"));
+    });
+
+    it("stops the program before any resource is registered", async () => {
+        const { config } = readStackFile(devFile);
+        const result = await simulate({ stack: "dev", config: { ...config, "cyclecloud-slurm-entra:nfsQuotaGiB": "50" } });
+        assert.ok(result.error instanceof ConfigError, `expected a ConfigError, got ${result.error}`);
+        assert.match(result.error.message, /nfsQuotaGiB: must be an integer from 100/);
+        assert.strictEqual(result.resources.length, 0);
+    });
+
+    it("rejects structured config that is not an object list", async () => {
+        const { config } = readStackFile(devFile);
+        const result = await simulate({ stack: "dev", config: { ...config, "cyclecloud-slurm-entra:users": "alice" } });
+        assert.ok(result.error instanceof ConfigError);
+        assert.match(result.error.message, /users: /);
+        assert.strictEqual(result.resources.length, 0);
+    });
+});
