@@ -1,0 +1,306 @@
+// A small Slurm cluster in network namespaces for the bootstrap-chain test:
+//   scheduler  munged + slurmctld (+ sshd, the remote end of the seed command), config read from the seeded /shared
+//   compute    munged + slurmd, config read from the seeded /shared
+//   login      munged + Slurm client only, configured solely by components/login/slurm-sync.sh
+//   deployer   the bridge's address: where the SSH client (the Pulumi remote Command) runs from
+// /sched/<cluster>/ is laid out like cyclecloud-slurm 4.x; only settings that mean the same in Slurm 22.05 and 25.x.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { seedInvocation } from "../../components/slurm/seed";
+import { TestNetwork } from "./netns";
+import { Daemon, isAlive, run, RunResult, runOk, stopPid, waitFor } from "./proc";
+import { TestSshd } from "./sshd";
+import { TestUser } from "./users";
+
+export const SYNC_SCRIPT = path.resolve(__dirname, "../../components/login/slurm-sync.sh");
+const SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export interface MungeHost {
+    keyFile: string;
+    pidFile: string;
+    logFile: string;
+    seedFile: string;
+}
+
+function chownMunge(p: string): void {
+    runOk(["chown", "munge:munge", p]);
+}
+
+export function writeKey(file: string, key: Buffer, owner: "munge" | "root"): void {
+    const tmp = `${file}.tmp`;
+    fs.writeFileSync(tmp, key, { mode: 0o400 });
+    if (owner === "munge") chownMunge(tmp);
+    fs.renameSync(tmp, file);
+}
+
+export class MiniCluster {
+    readonly net: TestNetwork;
+    readonly sshd: TestSshd;
+    readonly schedRoot: string;
+    readonly schedDir: string;
+    readonly sharedRoot: string;
+    readonly seededDir: string;
+    readonly home: string;
+    readonly commonRun: string;
+    readonly socket: string;
+    readonly key = crypto.randomBytes(1024);
+    readonly login: { confDir: string; munge: MungeHost; restartScript: string; lock: string; state: string };
+    private readonly daemons: Daemon[] = [];
+    private readonly pidsSeen = new Set<number>();
+
+    constructor(readonly base: string, prefix: string, readonly clusterDir: string, readonly user: TestUser) {
+        this.schedRoot = path.join(base, "sched");
+        this.schedDir = path.join(this.schedRoot, clusterDir);
+        this.sharedRoot = path.join(base, "shared");
+        this.seededDir = path.join(this.sharedRoot, "apps", "slurm", clusterDir);
+        this.home = path.join(this.sharedRoot, "home", user.name);
+        this.commonRun = path.join(base, "run-munge");
+        this.socket = path.join(this.commonRun, "munge.socket.2");
+        this.net = new TestNetwork(prefix, path.join(base, "hosts"), this.commonRun, "10.77.0.1");
+        const loginDir = path.join(base, "hosts", "login");
+        this.login = {
+            confDir: path.join(loginDir, "etc-slurm"),
+            munge: this.mungePaths("login"),
+            restartScript: path.join(loginDir, "restart-munge.sh"),
+            lock: path.join(loginDir, "slurm-sync.lock"),
+            state: path.join(loginDir, "slurm-sync.recheck"),
+        };
+        this.sshd = new TestSshd(path.join(base, "sshd"), "10.77.0.11",
+            argv => TestNetwork.netArgv(`${prefix}-scheduler`, argv),
+            argv => TestNetwork.netArgv(`${prefix}-br`, argv));
+    }
+
+    private mungePaths(host: string): MungeHost {
+        const d = path.join(this.base, "hosts", host, "munge");
+        return { keyFile: path.join(d, "munge.key"), pidFile: path.join(d, "munged.pid"), logFile: path.join(d, "munged.log"), seedFile: path.join(d, "munged.seed") };
+    }
+
+    /** Network, directories, the /sched layout, the scheduler's sshd. */
+    async setUp(): Promise<void> {
+        fs.chmodSync(this.base, 0o755);
+        this.net.setUp([["scheduler", "10.77.0.11"], ["compute", "10.77.0.12"], ["login", "10.77.0.13"]]);
+        for (const h of ["scheduler", "compute", "login"]) {
+            const mungeDir = path.dirname(this.mungePaths(h).keyFile);
+            fs.mkdirSync(mungeDir, { recursive: true, mode: 0o700 });
+            chownMunge(mungeDir);
+            chownMunge(this.net.host(h).runDir);
+        }
+        fs.mkdirSync(path.join(this.base, "hosts", "scheduler", "state"), { recursive: true, mode: 0o700 });
+        fs.mkdirSync(path.join(this.base, "hosts", "compute", "spool"), { recursive: true, mode: 0o755 });
+        fs.mkdirSync(this.home, { recursive: true, mode: 0o755 });
+        fs.chmodSync(path.join(this.sharedRoot, "home"), 0o755);
+        runOk(["chown", `${this.user.uid}:${this.user.gid}`, this.home]);
+        this.writeSchedDir();
+        this.writeLoginRestartScript();
+        await this.sshd.start();
+        this.track(this.sshd.pid);
+    }
+
+    private track(pid: number | undefined): void {
+        if (pid) this.pidsSeen.add(pid);
+    }
+
+    /** /sched/<cluster>/ as cyclecloud-slurm 4.x lays it out, with settings this machine can run. */
+    private writeSchedDir(): void {
+        const h = (name: string, f: string) => path.join(this.base, "hosts", name, f);
+        fs.mkdirSync(this.schedDir, { recursive: true, mode: 0o755 });
+        const nodeLine = runOk(["slurmd", "-C"]).stdout.toString().split("\n")[0]
+            .replace(/^NodeName=\S+/, "NodeName=compute")
+            .replace(/RealMemory=(\d+)/, (_m, mem: string) => `RealMemory=${Math.max(100, Math.floor(Number(mem) * 0.8))}`);
+        const files: Record<string, string> = {
+            "slurm.conf": [
+                "# Test cluster laid out like cyclecloud-slurm 4.x /sched/<cluster>/slurm.conf (no cgroup: no systemd here)",
+                `ClusterName=${this.clusterDir}`,
+                "SlurmctldHost=scheduler",
+                "SlurmUser=root",
+                "AuthType=auth/munge",
+                `AuthInfo=socket=${this.socket}`,
+                `StateSaveLocation=${h("scheduler", "state")}`,
+                `SlurmctldPidFile=${h("scheduler", "slurmctld.pid")}`,
+                `SlurmctldLogFile=${h("scheduler", "slurmctld.log")}`,
+                `SlurmdSpoolDir=${h("compute", "spool")}`,
+                `SlurmdPidFile=${h("compute", "slurmd.pid")}`,
+                `SlurmdLogFile=${h("compute", "slurmd.log")}`,
+                "ProctrackType=proctrack/linuxproc",
+                "TaskPlugin=task/none",
+                "JobAcctGatherType=jobacct_gather/none",
+                "ReturnToService=2",
+                "MailProg=/bin/true",
+                "# This as the partition definitions managed by azslurm partitions",
+                "Include azure.conf",
+                "Include accounting.conf",
+                "Include keep_alive.conf",
+                "Include site_specific.conf",
+                "",
+            ].join("\n"),
+            "azure.conf": `${nodeLine} State=UNKNOWN\nPartitionName=hpc Nodes=compute Default=YES MaxTime=INFINITE State=UP\n`,
+            "accounting.conf": "AccountingStorageType=accounting_storage/none\n",
+            "keep_alive.conf": "# SuspendExcNodes=\n",
+            "site_specific.conf": "# Site specific settings, preserved on upgrades\n",
+        };
+        for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(this.schedDir, name), text, { mode: 0o644 });
+        writeKey(path.join(this.schedDir, "munge.key"), this.key, "root");
+    }
+
+    /** The login host's stand-in for `systemctl restart munge`: stop munged by PID, start it again. */
+    private writeLoginRestartScript(): void {
+        const m = this.login.munge;
+        fs.writeFileSync(this.login.restartScript, [
+            "#!/bin/bash",
+            "# Test stand-in for 'systemctl restart munge' on the login host (stops munged by PID, starts it again).",
+            "set -euo pipefail",
+            `pidfile=${m.pidFile}`,
+            "alive() { local s; s=$(cut -d' ' -f3 \"/proc/$1/stat\" 2>/dev/null) || return 1; [[ -n $s && $s != Z ]]; }",
+            "if [[ -s $pidfile ]]; then",
+            "    pid=$(<\"$pidfile\")",
+            "    if alive \"$pid\"; then",
+            "        kill \"$pid\"",
+            "        for _ in $(seq 100); do alive \"$pid\" || break; sleep 0.05; done",
+            "    fi",
+            "fi",
+            `exec setpriv --reuid=munge --regid=munge --init-groups -- munged --key-file=${m.keyFile} --socket=${this.socket} ` +
+            `--pid-file=${m.pidFile} --log-file=${m.logFile} --seed-file=${m.seedFile} </dev/null >>${m.logFile}.out 2>&1`,
+            "",
+        ].join("\n"), { mode: 0o755 });
+    }
+
+    /** Runs the seed exactly as the remote Command does: ssh root@scheduler '<command>' < script. */
+    seed(): RunResult {
+        const inv = seedInvocation(this.clusterDir, { schedRoot: this.schedRoot, sharedRoot: this.sharedRoot });
+        return this.sshd.ssh(inv.command, inv.stdin);
+    }
+
+    private startMunged(host: "scheduler" | "compute"): void {
+        const m = this.mungePaths(host);
+        // Like a CycleCloud node: the key comes from /sched/<cluster>/munge.key, owned by munge.
+        writeKey(m.keyFile, fs.readFileSync(path.join(this.schedDir, "munge.key")), "munge");
+        this.startDaemon(host, `munged-${host}`, ["setpriv", "--reuid=munge", "--regid=munge", "--init-groups", "--",
+            "munged", "-F", `--key-file=${m.keyFile}`, `--socket=${this.socket}`, `--pid-file=${m.pidFile}`,
+            `--log-file=${m.logFile}`, `--seed-file=${m.seedFile}`]);
+    }
+
+    private startDaemon(host: string, name: string, argv: string[]): Daemon {
+        const d = new Daemon(name, this.net.hostArgv(host, argv), path.join(this.base, "hosts", host, `${name}.out`));
+        this.daemons.push(d);
+        this.track(d.pid);
+        return d;
+    }
+
+    /** As root on a host: argv with SLURM_CONF set. */
+    onHost(host: string, argv: string[], slurmConf?: string): RunResult {
+        const env = ["env", "-i", `PATH=${SBIN_PATH}`, ...(slurmConf ? [`SLURM_CONF=${slurmConf}`] : [])];
+        return run(this.net.hostArgv(host, [...env, ...argv]), { timeoutMs: 30000 });
+    }
+
+    private async waitMunge(host: string): Promise<void> {
+        await waitFor(() => this.onHost(host, ["bash", "-c", `munge -n -S ${this.socket} | unmunge -S ${this.socket}`]).status === 0,
+            5000, () => `munged on ${host} did not come up`, 50);
+    }
+
+    /** scheduler: munged + slurmctld; compute: munged + slurmd; all from the seeded config. Waits for the node to be idle. */
+    async startSchedulerAndCompute(): Promise<void> {
+        const conf = path.join(this.seededDir, "slurm.conf");
+        this.startMunged("scheduler");
+        this.startMunged("compute");
+        await this.waitMunge("scheduler");
+        await this.waitMunge("compute");
+        const ctld = this.startDaemon("scheduler", "slurmctld", ["slurmctld", "-D", "-f", conf]);
+        await waitFor(() => this.onHost("scheduler", ["scontrol", "ping"], conf).stdout.toString().includes("UP") || ctld.exited,
+            10000, () => `slurmctld did not answer: ${ctld.log()}`);
+        if (ctld.exited) throw new Error(`slurmctld exited: ${ctld.log()}`);
+        const slurmd = this.startDaemon("compute", "slurmd", ["slurmd", "-D", "-f", conf]);
+        await waitFor(() => {
+            if (slurmd.exited) throw new Error(`slurmd exited: ${slurmd.log()}`);
+            return /^idle/m.test(this.onHost("scheduler", ["sinfo", "-h", "-n", "compute", "-o", "%T"], conf).stdout.toString());
+        }, 15000, () => `compute did not become idle: ${this.onHost("scheduler", ["sinfo", "-R"], conf).text}`);
+    }
+
+    /** Starts (or restarts) the login host's munged with whatever key is in its key file. */
+    restartLoginMunge(): void {
+        runOk(this.net.hostArgv("login", [this.login.restartScript]));
+        this.track(this.loginMungePid());
+    }
+
+    loginMungePid(): number | undefined {
+        try {
+            const pid = Number(fs.readFileSync(this.login.munge.pidFile, "utf8").trim());
+            return pid > 0 ? pid : undefined;
+        } catch {
+            return undefined;
+        }
+    }
+
+    /** The environment /etc/default/slurm-sync and the unit give the sync script, pointed at the test dirs. */
+    syncEnv(): string[] {
+        return [
+            `PATH=${SBIN_PATH}`,
+            `SLURM_SYNC_SOURCE=${this.seededDir}`,
+            `SLURM_CONF_DIR=${this.login.confDir}`,
+            `MUNGE_KEY_FILE=${this.login.munge.keyFile}`,
+            `MUNGE_RESTART_CMD=${this.login.restartScript}`,
+            `MUNGE_SOCKET=${this.socket}`,
+            "MUNGE_USER=munge",
+            `SLURM_SYNC_LOCK=${this.login.lock}`,
+            `SLURM_SYNC_STATE=${this.login.state}`,
+            "SLURM_SYNC_TIMEOUT=10",
+        ];
+    }
+
+    /** Runs the login node's sync script, unmodified, as root on the login host. */
+    sync(...args: string[]): RunResult {
+        const r = run(this.net.hostArgv("login", ["env", "-i", ...this.syncEnv(), "bash", SYNC_SCRIPT, ...args]), { timeoutMs: 30000 });
+        this.track(this.loginMungePid());
+        return r;
+    }
+
+    /** Runs argv on the login host as the test user, with the installed Slurm client config. */
+    asUserOnLogin(argv: string[]): RunResult {
+        return run(this.net.hostArgv("login", ["setpriv", `--reuid=${this.user.uid}`, `--regid=${this.user.gid}`, "--clear-groups", "--",
+            "env", "-i", `PATH=${SBIN_PATH}`, `HOME=${this.home}`, `USER=${this.user.name}`,
+            `SLURM_CONF=${path.join(this.login.confDir, "slurm.conf")}`, ...argv]), { timeoutMs: 30000 });
+    }
+
+    /** Submits a batch job from login as the test user; waits for it to end; returns its id, state and output. */
+    async submitJob(tag: string): Promise<{ id: string; state: string; output: string; resultFile: string }> {
+        const script = path.join(this.home, `job-${tag}.sh`);
+        const resultFile = path.join(this.home, `result-${tag}.txt`);
+        fs.writeFileSync(script, [
+            "#!/bin/bash",
+            "echo \"host=$(hostname)\"",
+            "echo \"uid=$(id -u)\"",
+            `echo "job $SLURM_JOB_ID ran on $(hostname)" > ${resultFile}`,
+            "",
+        ].join("\n"), { mode: 0o755 });
+        runOk(["chown", `${this.user.uid}:${this.user.gid}`, script]);
+        const sub = this.asUserOnLogin(["sbatch", "--parsable", "-J", `chain-${tag}`, "-D", this.home,
+            "-o", path.join(this.home, `job-${tag}-%j.out`), script]);
+        if (sub.status !== 0) throw new Error(`sbatch failed: ${sub.text}`);
+        const id = sub.stdout.toString().trim().split(";")[0];
+        const loginConf = path.join(this.login.confDir, "slurm.conf");
+        let state = "";
+        await waitFor(() => {
+            const r = this.onHost("login", ["scontrol", "show", "job", "-o", id], loginConf);
+            state = /JobState=(\S+)/.exec(r.stdout.toString())?.[1] ?? "";
+            return ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL"].includes(state);
+        }, 20000, () => `job ${id} did not finish (state ${state})`, 150);
+        const outFile = path.join(this.home, `job-${tag}-${id}.out`);
+        const output = fs.existsSync(outFile) ? fs.readFileSync(outFile, "utf8") : "";
+        return { id, state, output, resultFile };
+    }
+
+    /**
+     * Stops every daemon by PID (slurmd, slurmctld, munged x3, sshd), then removes the namespaces.
+     * Returns what was still running afterwards and had to be killed by the namespace sweep, the
+     * namespaces left, and the PIDs this cluster ever started that are still alive.
+     */
+    async tearDown(): Promise<{ sweptPids: number[]; namespaces: string[]; alive: number[] }> {
+        for (const d of [...this.daemons].reverse()) await d.stop();
+        this.daemons.length = 0;
+        const loginPid = this.loginMungePid();
+        if (loginPid) await stopPid(loginPid);
+        await this.sshd.stop();
+        const sweptPids = await this.net.tearDown();
+        return { sweptPids, namespaces: this.net.remainingNamespaces(), alive: [...this.pidsSeen].filter(isAlive) };
+    }
+}
