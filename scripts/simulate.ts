@@ -195,7 +195,7 @@ function redact(value: unknown): unknown {
 class RecordingMonitor extends MockMonitor {
     public readonly records: SimResource[] = [];
     public pending = 0;
-    constructor(private readonly sim: SimulatedAzure) {
+    constructor(sim: SimulatedAzure) {
         super({ newResource: a => sim.newResource(a), call: a => sim.call(a) });
     }
 
