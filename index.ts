@@ -3,13 +3,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as resources from "@pulumi/azure-native/resources";
-import { loadSettings } from "./components/config";
+import { loadSecrets, loadSettings } from "./components/config";
 import { Network } from "./components/network";
 import { SharedStorage } from "./components/nfs";
 import { LoginNode } from "./components/login/loginNode";
 import { EntraAccess } from "./components/entra";
+import { CycleCloudServer } from "./components/cyclecloud/server";
+import { SlurmCluster } from "./components/cyclecloud/cluster";
 
 const settings = loadSettings();
+const secrets = loadSecrets();
 const namePrefix = `ccslurm-${settings.stack}`.slice(0, 40);
 const client = authorization.getClientConfigOutput();
 
@@ -29,6 +32,20 @@ const shared = new SharedStorage("shared", {
     subscriptionId: client.subscriptionId,
 });
 
+// CycleCloud comes before the login node only so that the marketplace terms (if the stack accepts them)
+// are accepted before the login node's plan image is used; the login node never waits for the cluster.
+const cyclecloud = new CycleCloudServer("cyclecloud", {
+    resourceGroupName: resourceGroup.name,
+    resourceGroupId: resourceGroup.id,
+    namePrefix,
+    settings,
+    secrets,
+    subscriptionId: client.subscriptionId,
+    subnetId: net.cyclecloudSubnet.id,
+    computeSubnetId: net.computeSubnet.id,
+    vnetId: net.vnet.id,
+});
+
 const login = new LoginNode("login", {
     resourceGroupName: resourceGroup.name,
     namePrefix,
@@ -37,6 +54,16 @@ const login = new LoginNode("login", {
     nfsHost: shared.host,
     nfsExportPath: shared.exportPath,
     nfsMountOptions: shared.mountOptions,
+}, { dependsOn: cyclecloud.terms ? [cyclecloud.terms] : [] });
+
+const slurm = new SlurmCluster("slurm", {
+    settings,
+    server: cyclecloud,
+    computeSubnetId: net.computeSubnet.id,
+    nfsHost: shared.host,
+    nfsExportPath: shared.exportPath,
+    nfsMountOptions: shared.mountOptions,
+    dependsOn: [shared.share, shared.privateEndpoint, net.computeSubnet, net.natGateway],
 });
 
 new EntraAccess("entra", {
@@ -54,3 +81,11 @@ export const loginPrivateIp = login.privateIp;
 export const sshCommand = pulumi.interpolate`az network bastion ssh --name ${net.bastionName} --resource-group ${resourceGroup.name} --target-resource-id ${login.vm.id} --auth-type AAD`;
 export const nfsMount = pulumi.interpolate`mount -t nfs -o ${shared.mountOptions} ${shared.host}:${shared.exportPath} /shared`;
 export const clusterName = settings.slurm.clusterName;
+export const cyclecloudVmId = cyclecloud.vm.id;
+export const cyclecloudPrivateIp = cyclecloud.privateIp;
+export const cyclecloudLockerAccount = cyclecloud.locker.name;
+export const clusterResourceGroupName = cyclecloud.clusterResourceGroup.name;
+export const schedulerIp = slurm.schedulerIp;
+export const clusterConfigDir = slurm.clusterConfigDir;
+/** Opens the CycleCloud web UI on https://127.0.0.1:8443 through Bastion (sign in as cyclecloudAdminUsername). */
+export const cyclecloudUiTunnel = pulumi.interpolate`az network bastion tunnel --name ${net.bastionName} --resource-group ${resourceGroup.name} --target-resource-id ${cyclecloud.vm.id} --resource-port 443 --port 8443`;

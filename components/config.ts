@@ -74,6 +74,75 @@ export interface Settings {
         existingGroups: EntraGroupGrant[];
         conditionalAccessMfa: boolean;
     };
+    cyclecloud: {
+        vmSize: string;
+        image: ImageUrn;
+        /** Linux admin of the CycleCloud VM and CycleCloud's own admin user (same name). */
+        adminUsername: string;
+        /** Public half of adminSshPrivateKey: the VM admin's key and the CycleCloud admin's node key. */
+        adminSshPublicKey: string;
+        /** Resource group CycleCloud creates the cluster's VMs in (its Contributor scope). */
+        clusterResourceGroupName: string;
+        acceptMarketplaceTerms: boolean;
+    };
+    cluster: {
+        schedulerVmSize: string;
+        hpcVmSize: string;
+        htcVmSize: string;
+        maxHpcNodes: number;
+        maxHtcNodes: number;
+        /** CycleCloud image name (almalinux8, ...), a marketplace URN or an image resource ID. */
+        nodeImage: string;
+    };
+    /** How the remote Commands reach the private CycleCloud server and scheduler. */
+    remote: RemoteAccess;
+}
+
+/** Jump host for the remote Commands (a real SSH server that allows TCP forwarding). */
+export interface SshProxy {
+    host: string;
+    port: number;
+    user: string;
+}
+
+export interface RemoteAccess {
+    /**
+     * direct: this machine routes to the VNet (VPN, peering, self-hosted runner);
+     * proxy: through an SSH jump host; bastionTunnel: through `az network bastion tunnel` to the CycleCloud VM
+     * on a local port (the scheduler is then reached through the CycleCloud VM).
+     */
+    mode: "direct" | "proxy" | "bastionTunnel";
+    proxy?: SshProxy;
+    tunnelPort?: number;
+    /** Pinned host keys ("ssh-ed25519 AAAA..."); when absent the key learnt on first contact is pinned. */
+    cyclecloudHostKey?: string;
+    schedulerHostKey?: string;
+    /** SSH dial attempts before a remote Command gives up (a new VM or tunnel may take minutes). */
+    dialAttempts: number;
+}
+
+/** Config keys that hold secrets: set them with `pulumi config set --secret <key>`. Never in `Settings`. */
+export const SECRET_KEYS = {
+    cyclecloudAdminPassword: {
+        required: true,
+        description: "Password of CycleCloud's admin user (web UI and CLI); 12-123 characters with upper- and lower-case letters, a digit and a symbol",
+    },
+    adminSshPrivateKey: {
+        required: true,
+        description: "OpenSSH private key (unencrypted) matching cyclecloudAdminSshPublicKey; the remote Commands sign in with it",
+    },
+    sshProxyPrivateKey: {
+        required: false,
+        description: "Private key for the SSH jump host (sshProxyHost); default adminSshPrivateKey",
+    },
+} as const;
+export type SecretKey = keyof typeof SECRET_KEYS;
+
+/** The secret config values, as Pulumi secrets. */
+export interface Secrets {
+    cyclecloudAdminPassword: pulumi.Output<string>;
+    adminSshPrivateKey: pulumi.Output<string>;
+    sshProxyPrivateKey?: pulumi.Output<string>;
 }
 
 /** A user mistake in the stack config. A RunError so Pulumi prints the message without a stack trace. */
@@ -106,7 +175,23 @@ export const DEFAULTS = {
     slurmVersion: "25.11.5",
     clusterName: "slurm",
     conditionalAccessMfa: false,
+    cyclecloudVmSize: "Standard_D4as_v5",
+    // Pinned (the version CycleCloud Workspace for Slurm pins): a new image must never replace the server.
+    cyclecloudImage: "azurecyclecloud:azure-cyclecloud:cyclecloud8-gen2:8.9.120260630",
+    cyclecloudAdminUsername: "ccadmin",
+    acceptMarketplaceTerms: false,
+    schedulerVmSize: "Standard_D4ads_v5",
+    hpcVmSize: "Standard_F2s_v2",
+    htcVmSize: "Standard_F2s_v2",
+    maxHpcNodes: 16,
+    maxHtcNodes: 100,
+    nodeImage: "almalinux8",
+    sshProxyPort: 22,
+    sshDialAttempts: 40,
 } as const;
+
+/** CycleCloud's own image names accepted by the cyclecloud-slurm 4.x template. */
+export const CYCLECLOUD_IMAGE_NAMES = ["almalinux8", "almalinux9", "cycle.image.ubuntu22", "cycle.image.ubuntu24", "cycle.image.sles15-hpc"] as const;
 
 // ---- field schemas ---------------------------------------------------------------------------------
 
@@ -160,6 +245,12 @@ const groupSchema = z.object({
     admin: boolFromString.default(false),
 }).strict();
 
+const RESERVED_NAMES = ["root", "admin", "administrator", "slurm", "munge", "cycle_server"];
+
+const hostKey = z.string().refine(s => /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,2}$/.test(s.trim()), {
+    message: "must be an SSH host public key in authorized_keys form, e.g. the content of /etc/ssh/ssh_host_ed25519_key.pub without the comment",
+});
+
 /** The raw config keys (names as `pulumi config set` takes them), with their rules and defaults. */
 const rawSchema = z.object({
     location: z.string({ message: "is required: the Azure region, for example westeurope" })
@@ -204,6 +295,33 @@ const rawSchema = z.object({
     }).optional(),
     entraExistingGroups: z.array(groupSchema, { message: "must be a list of { group, admin }" }).default([]),
     conditionalAccessMfa: boolFromString.default(DEFAULTS.conditionalAccessMfa),
+    cyclecloudVmSize: vmSize.default(DEFAULTS.cyclecloudVmSize),
+    cyclecloudImage: imageUrn.default(DEFAULTS.cyclecloudImage),
+    cyclecloudAdminUsername: linuxName.refine(s => !RESERVED_NAMES.includes(s), {
+        message: `must not be a reserved name (${RESERVED_NAMES.join(", ")})`,
+    }).default(DEFAULTS.cyclecloudAdminUsername),
+    cyclecloudAdminSshPublicKey: sshPublicKey.optional(),
+    clusterResourceGroupName: z.string().regex(/^[-\w.()]{1,89}[-\w()]$/, {
+        message: "must be 1-90 characters of letters, digits, - _ . ( ) and not end with a period",
+    }).optional(),
+    acceptMarketplaceTerms: boolFromString.default(DEFAULTS.acceptMarketplaceTerms),
+    schedulerVmSize: vmSize.default(DEFAULTS.schedulerVmSize),
+    hpcVmSize: vmSize.default(DEFAULTS.hpcVmSize),
+    htcVmSize: vmSize.default(DEFAULTS.htcVmSize),
+    maxHpcNodes: intFromString(0, 1000).default(DEFAULTS.maxHpcNodes),
+    maxHtcNodes: intFromString(0, 10000).default(DEFAULTS.maxHtcNodes),
+    nodeImage: z.string().refine(isNodeImage, {
+        message: `must be a CycleCloud image name (${CYCLECLOUD_IMAGE_NAMES.join(", ")}), an image URN publisher:offer:sku:version or an image resource ID`,
+    }).default(DEFAULTS.nodeImage),
+    sshProxyHost: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, {
+        message: "must be a host name or IPv4 address of an SSH jump host",
+    }).optional(),
+    sshProxyPort: intFromString(1, 65535).optional(),
+    sshProxyUser: linuxName.optional(),
+    bastionTunnelPort: intFromString(1024, 65535).optional(),
+    cyclecloudHostKey: hostKey.optional(),
+    schedulerHostKey: hostKey.optional(),
+    sshDialAttempts: intFromString(1, 1000).default(DEFAULTS.sshDialAttempts),
 }).strict();
 
 type RawSettings = z.infer<typeof rawSchema>;
@@ -244,6 +362,12 @@ function isSshPublicKey(s: string): boolean {
     } catch {
         return false;
     }
+}
+
+function isNodeImage(s: string): boolean {
+    if ((CYCLECLOUD_IMAGE_NAMES as readonly string[]).includes(s)) return true;
+    if (s.split(":").length === 4 && s.split(":").every(p => /^[A-Za-z0-9._-]+$/.test(p))) return true;
+    return /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/(images|galleries)\/[^\s]+$/i.test(s);
 }
 
 /** cyclecloud-slurm 4.x keeps a cluster's files in /sched/<name>, the name lower-cased and sanitised. */
@@ -336,12 +460,14 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
     }
     const raw = result.data;
     crossChecks(raw, problems);
+    cyclecloudChecks(raw, problems);
     if (problems.length > 0) throw new ConfigError(problems);
+    const resourceGroupName = raw.resourceGroupName ?? `rg-${PROJECT}-${stack}`;
 
     return {
         stack,
         location: raw.location,
-        resourceGroupName: raw.resourceGroupName ?? `rg-${PROJECT}-${stack}`,
+        resourceGroupName,
         tags: { ...raw.tags, "pulumi-project": PROJECT, "pulumi-stack": stack },
         network: {
             addressSpace: raw.vnetAddressSpace,
@@ -371,7 +497,146 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
             existingGroups: raw.entraExistingGroups,
             conditionalAccessMfa: raw.conditionalAccessMfa,
         },
+        cyclecloud: {
+            vmSize: raw.cyclecloudVmSize,
+            image: parseImageUrn(raw.cyclecloudImage),
+            adminUsername: raw.cyclecloudAdminUsername,
+            adminSshPublicKey: (raw.cyclecloudAdminSshPublicKey ?? raw.loginAdminSshPublicKey).trim(),
+            clusterResourceGroupName: raw.clusterResourceGroupName ?? clusterResourceGroupDefault(resourceGroupName),
+            acceptMarketplaceTerms: raw.acceptMarketplaceTerms,
+        },
+        cluster: {
+            schedulerVmSize: raw.schedulerVmSize,
+            hpcVmSize: raw.hpcVmSize,
+            htcVmSize: raw.htcVmSize,
+            maxHpcNodes: raw.maxHpcNodes,
+            maxHtcNodes: raw.maxHtcNodes,
+            nodeImage: raw.nodeImage,
+        },
+        remote: remoteAccess(raw),
     };
+}
+
+/** The cluster resource group's default name: the stack's group with a -cluster suffix (at most 90 characters). */
+export function clusterResourceGroupDefault(resourceGroupName: string): string {
+    return `${resourceGroupName.slice(0, 82)}-cluster`;
+}
+
+function remoteAccess(raw: RawSettings): RemoteAccess {
+    const common = {
+        cyclecloudHostKey: raw.cyclecloudHostKey?.trim(),
+        schedulerHostKey: raw.schedulerHostKey?.trim(),
+        dialAttempts: raw.sshDialAttempts,
+    };
+    if (raw.sshProxyHost !== undefined) {
+        return {
+            mode: "proxy",
+            proxy: {
+                host: raw.sshProxyHost,
+                port: raw.sshProxyPort ?? DEFAULTS.sshProxyPort,
+                user: raw.sshProxyUser ?? raw.cyclecloudAdminUsername,
+            },
+            ...common,
+        };
+    }
+    if (raw.bastionTunnelPort !== undefined) return { mode: "bastionTunnel", tunnelPort: raw.bastionTunnelPort, ...common };
+    return { mode: "direct", ...common };
+}
+
+function cyclecloudChecks(raw: RawSettings, problems: string[]): void {
+    if (raw.sshProxyHost !== undefined && raw.bastionTunnelPort !== undefined) {
+        problems.push("bastionTunnelPort: cannot be combined with sshProxyHost; choose one way to reach the private hosts " +
+            "(unset one with `pulumi config rm`)");
+    }
+    if (raw.sshProxyHost === undefined) {
+        for (const key of ["sshProxyPort", "sshProxyUser"] as const) {
+            if (raw[key] !== undefined) problems.push(`${key}: only applies with sshProxyHost, which is not set`);
+        }
+    }
+    raw.users.forEach((u, i) => {
+        if (u.name === raw.cyclecloudAdminUsername) {
+            problems.push(`users[${i}].name: "${u.name}" is CycleCloud's admin user (cyclecloudAdminUsername); pick another name`);
+        }
+    });
+    const loginRg = raw.resourceGroupName ?? "";
+    if (raw.clusterResourceGroupName !== undefined && raw.clusterResourceGroupName.toLowerCase() === loginRg.toLowerCase()) {
+        problems.push("clusterResourceGroupName: must differ from resourceGroupName: CycleCloud gets Contributor on it");
+    }
+}
+
+// ---- secrets ---------------------------------------------------------------------------------------
+
+/**
+ * Checks secret config values without ever putting a value in a message. `values` holds the plain values
+ * of the secrets that are set (absent = not set); `adminSshPublicKey` is the key the private key must match.
+ * Pure, so it is unit-testable; loadSettings feeds it from the stack config.
+ */
+export function secretProblems(values: Partial<Record<SecretKey, string>>, adminSshPublicKey: string | undefined,
+    usesProxy: boolean): string[] {
+    const problems: string[] = [];
+    for (const [key, spec] of Object.entries(SECRET_KEYS) as [SecretKey, (typeof SECRET_KEYS)[SecretKey]][]) {
+        if (spec.required && (values[key] === undefined || values[key] === "")) {
+            problems.push(`${key}: is required (a secret): pulumi config set --secret ${key} ...  (${spec.description})`);
+        }
+    }
+    const pw = values.cyclecloudAdminPassword;
+    if (pw) {
+        const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter(r => r.test(pw)).length;
+        if (pw.length < 12 || pw.length > 123 || classes < 4 || /[\r\n\0]/.test(pw)) {
+            problems.push("cyclecloudAdminPassword: must be 12-123 characters on one line with upper- and lower-case letters, " +
+                "a digit and a symbol (the value is not shown)");
+        }
+    }
+    const key = values.adminSshPrivateKey;
+    if (key) {
+        const pub = privateKeyPublicHalf(key);
+        if (pub === undefined) {
+            problems.push("adminSshPrivateKey: must be an unencrypted OpenSSH or PEM private key (the value is not shown); " +
+                "set it with: pulumi config set --secret adminSshPrivateKey < ~/.ssh/<key>");
+        } else if (adminSshPublicKey !== undefined && !sameKey(pub, adminSshPublicKey)) {
+            problems.push("adminSshPrivateKey: does not match cyclecloudAdminSshPublicKey (or loginAdminSshPublicKey, its default)");
+        }
+    }
+    if (values.sshProxyPrivateKey !== undefined) {
+        if (!usesProxy) problems.push("sshProxyPrivateKey: only applies with sshProxyHost, which is not set");
+        else if (privateKeyPublicHalf(values.sshProxyPrivateKey) === undefined) {
+            problems.push("sshProxyPrivateKey: must be an unencrypted OpenSSH or PEM private key (the value is not shown)");
+        }
+    }
+    return problems;
+}
+
+function privateKeyPublicHalf(pem: string): string | undefined {
+    try {
+        return sshpk.parsePrivateKey(pem, "auto").toPublic().toString("ssh");
+    } catch {
+        return undefined;
+    }
+}
+
+function sameKey(a: string, b: string): boolean {
+    const strip = (k: string) => k.trim().split(/\s+/).slice(0, 2).join(" ");
+    return strip(a) === strip(b);
+}
+
+/** Reads the secret config values as Pulumi secrets (call after loadSettings, which checked them). */
+export function loadSecrets(): Secrets {
+    const config = new pulumi.Config(PROJECT);
+    return {
+        cyclecloudAdminPassword: config.requireSecret("cyclecloudAdminPassword"),
+        adminSshPrivateKey: config.requireSecret("adminSshPrivateKey"),
+        sshProxyPrivateKey: config.getSecret("sshProxyPrivateKey"),
+    };
+}
+
+/** Plain values of the secrets that are set, read without the "secret read with get" warning; never logged. */
+function rawSecretValues(): Partial<Record<SecretKey, string>> {
+    const out: Partial<Record<SecretKey, string>> = {};
+    for (const key of Object.keys(SECRET_KEYS) as SecretKey[]) {
+        const v = pulumi.runtime.getConfig(`${PROJECT}:${key}`);
+        if (v !== undefined) out[key] = v;
+    }
+    return out;
 }
 
 /**
@@ -400,6 +665,11 @@ export function loadSettings(): Settings {
         if (fallback !== undefined) input.location = fallback;
     }
     for (const key of unknownProjectKeys()) problems.push(`${key}: unknown config key ${PROJECT}:${key}; known keys: ${CONFIG_KEYS.join(", ")}`);
+    {
+        const pubKey = typeof input.cyclecloudAdminSshPublicKey === "string" ? input.cyclecloudAdminSshPublicKey
+            : typeof input.loginAdminSshPublicKey === "string" ? input.loginAdminSshPublicKey : undefined;
+        problems.push(...secretProblems(rawSecretValues(), pubKey, input.sshProxyHost !== undefined));
+    }
     if (problems.length > 0) {
         try {
             parseSettings(input, pulumi.getStack());
@@ -415,7 +685,7 @@ export function loadSettings(): Settings {
 /** Keys set in this project's namespace that the program does not read: almost always a typo. */
 function unknownProjectKeys(): string[] {
     const all = Object.keys(pulumi.runtime.allConfig());
-    const known = new Set(CONFIG_KEYS);
+    const known = new Set([...CONFIG_KEYS, ...Object.keys(SECRET_KEYS)]);
     return all
         .filter(k => k.startsWith(`${PROJECT}:`))
         .map(k => k.slice(PROJECT.length + 1))

@@ -8,6 +8,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { setMockOptions } from "@pulumi/pulumi/runtime/settings";
+import * as runtimeState from "@pulumi/pulumi/runtime/state";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import YAML from "yaml";
 
@@ -257,6 +258,9 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     const program = opts.program ?? path.resolve(__dirname, "..", "index.ts");
     const monitor = new RecordingMonitor(new SimulatedAzure());
     setMockOptions(monitor, project, opts.stack, false);
+    // As setMocks() does: without secret support every secret would be serialised as plain text.
+    (runtimeState as unknown as { getStore(): { supportsSecrets: boolean; supportsResourceReferences: boolean } })
+        .getStore().supportsSecrets = true;
     pulumi.runtime.setAllConfig(toConfigStrings(project, opts.config),
         (opts.secretKeys ?? []).map(k => (k.includes(":") ? k : `${project}:${k}`)));
 

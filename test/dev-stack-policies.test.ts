@@ -4,7 +4,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { evaluatePolicies, EvaluatedResource, PolicyPackConfigFile } from "../policy/policies";
-import { readStackFile, simulate, SimResource } from "../scripts/simulate";
+import { simulate, SimResource } from "../scripts/simulate";
+import { devStackWithSecrets } from "./cyclecloud/devStack";
 
 const root = path.join(__dirname, "..");
 
@@ -19,7 +20,7 @@ function asEvaluated(r: SimResource): EvaluatedResource {
 describe("dev stack against the policy pack", () => {
     let resources: EvaluatedResource[];
     before(async () => {
-        const { config, secretKeys } = readStackFile(path.join(root, "Pulumi.dev.yaml"));
+        const { config, secretKeys } = devStackWithSecrets();
         const result = await simulate({ stack: "dev", config, secretKeys });
         if (result.error) throw result.error;
         resources = result.resources.map(asEvaluated);

@@ -1,21 +1,20 @@
 // The program under Pulumi's mocks: what Azure and Entra ID would be asked for, for the dev stack and for
 // variants of it (Premium Bastion, ZRS, Entra groups, Conditional Access).
 import * as assert from "assert";
-import * as path from "path";
 import YAML from "yaml";
 import { LOGIN_ROLE_TAG, SLURM_UID, MUNGE_UID } from "../components/config";
 import { ROLE, AZURE_LINUX_VM_SIGN_IN_APP_ID } from "../components/entra";
 import { BASTION_NSG_RULES } from "../components/network";
-import { readStackFile, simulate, SimResource, SimResult, SIM_SUBSCRIPTION_ID } from "../scripts/simulate";
+import { simulate, SimResource, SimResult, SIM_SUBSCRIPTION_ID } from "../scripts/simulate";
+import { devStackWithSecrets } from "./cyclecloud/devStack";
 
-const devFile = path.join(__dirname, "..", "Pulumi.dev.yaml");
 const NS = "cyclecloud-slurm-entra:";
 
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 async function run(overrides: Record<string, unknown> = {}): Promise<SimResult> {
-    const { config, secretKeys } = readStackFile(devFile);
-    const result = await simulate({ stack: "dev", config: { ...config, ...overrides }, secretKeys });
+    const { config, secretKeys } = devStackWithSecrets(overrides);
+    const result = await simulate({ stack: "dev", config, secretKeys });
     if (result.error) throw result.error;
     return result;
 }
@@ -28,6 +27,11 @@ function one(r: SimResult, type: string, name?: string): SimResource {
     const found = all(r, type).filter(x => name === undefined || x.name === name);
     assert.strictEqual(found.length, 1, `expected one ${type}${name ? ` named ${name}` : ""}, found ${found.length}`);
     return found[0];
+}
+
+/** The login node's role assignments (the CycleCloud server's own roles are tested in test/cyclecloud). */
+function entraAssignments(r: SimResult): SimResource[] {
+    return all(r, "azure-native:authorization:RoleAssignment").filter(a => a.name.startsWith("entra-"));
 }
 
 function idOf(r: SimResult, type: string, name: string): string {
@@ -47,7 +51,7 @@ describe("program under mocks (dev stack)", function () {
         }
         const orphans = dev.resources.filter(x => x.custom && !x.parent && !x.type.startsWith("azure-native:resources:"));
         assert.deepStrictEqual(orphans.map(x => `${x.type} ${x.name}`), []);
-        const vm = one(dev, "azure-native:compute:VirtualMachine");
+        const vm = one(dev, "azure-native:compute:VirtualMachine", "login-vm");
         assert.match(String(vm.parent), /::cyclecloud-slurm-entra:login:LoginNode::login$/);
     });
 
@@ -112,7 +116,7 @@ describe("program under mocks (dev stack)", function () {
     });
 
     it("asks for a premium FileStorage account locked to the private endpoint", () => {
-        const sa = one(dev, "azure-native:storage:StorageAccount");
+        const sa = one(dev, "azure-native:storage:StorageAccount", "shared-account");
         assert.strictEqual(sa.inputs.kind, "FileStorage");
         assert.deepStrictEqual(sa.inputs.sku, { name: "Premium_LRS" });
         assert.strictEqual(sa.inputs.publicNetworkAccess, "Disabled");
@@ -132,24 +136,24 @@ describe("program under mocks (dev stack)", function () {
     });
 
     it("reaches the share through a private endpoint with the privatelink DNS zone linked to the VNet", () => {
-        const sa = one(dev, "azure-native:storage:StorageAccount");
-        const pe = one(dev, "azure-native:network:PrivateEndpoint");
+        const sa = one(dev, "azure-native:storage:StorageAccount", "shared-account");
+        const pe = one(dev, "azure-native:network:PrivateEndpoint", "shared-pe");
         const conn = (pe.inputs.privateLinkServiceConnections as Props[])[0];
         assert.deepStrictEqual(conn.groupIds, ["file"]);
         assert.match(conn.privateLinkServiceId, new RegExp(`/storageAccounts/${sa.inputs.accountName}$`));
         assert.match((pe.inputs.subnet as Props).id, /\/subnets\/cyclecloud$/);
-        const zone = one(dev, "azure-native:privatedns:PrivateZone");
+        const zone = one(dev, "azure-native:privatedns:PrivateZone", "shared-dns-zone");
         assert.strictEqual(zone.inputs.privateZoneName, "privatelink.file.core.windows.net");
-        const link = one(dev, "azure-native:privatedns:VirtualNetworkLink");
+        const link = one(dev, "azure-native:privatedns:VirtualNetworkLink", "shared-dns-link");
         assert.match((link.inputs.virtualNetwork as Props).id, /\/virtualNetworks\/vnet-ccslurm-dev$/);
         assert.strictEqual(link.inputs.registrationEnabled, false);
-        const group = one(dev, "azure-native:network:PrivateDnsZoneGroup");
+        const group = one(dev, "azure-native:network:PrivateDnsZoneGroup", "shared-pe-dns");
         assert.match((group.inputs.privateDnsZoneConfigs as Props[])[0].privateDnsZoneId, /privateDnsZones\/privatelink\.file\.core\.windows\.net$/);
         assert.strictEqual(group.inputs.privateEndpointName, pe.inputs.privateEndpointName);
     });
 
     it("gives the login NIC no public IP, in the login subnet, with accelerated networking", () => {
-        const nic = one(dev, "azure-native:network:NetworkInterface");
+        const nic = one(dev, "azure-native:network:NetworkInterface", "login-nic");
         const configs = nic.inputs.ipConfigurations as Props[];
         assert.strictEqual(configs.length, 1);
         assert.strictEqual(configs[0].publicIPAddress, undefined);
@@ -158,7 +162,7 @@ describe("program under mocks (dev stack)", function () {
     });
 
     it("asks for the AlmaLinux 8 HPC plan image, SSH keys only, a system identity and boot diagnostics", () => {
-        const vm = one(dev, "azure-native:compute:VirtualMachine");
+        const vm = one(dev, "azure-native:compute:VirtualMachine", "login-vm");
         const storage = vm.inputs.storageProfile as Props;
         assert.deepStrictEqual(storage.imageReference, { publisher: "almalinux", offer: "almalinux-hpc", sku: "8_10-hpc-gen2", version: "8.10.2024101801" });
         assert.deepStrictEqual(vm.inputs.plan, { publisher: "almalinux", product: "almalinux-hpc", name: "8_10-hpc-gen2" });
@@ -172,24 +176,24 @@ describe("program under mocks (dev stack)", function () {
         assert.deepStrictEqual(vm.inputs.identity, { type: "SystemAssigned" });
         assert.deepStrictEqual(vm.inputs.diagnosticsProfile, { bootDiagnostics: { enabled: true } });
         assert.strictEqual((vm.inputs.tags as Props)[LOGIN_ROLE_TAG.key], LOGIN_ROLE_TAG.value);
-        const nic = one(dev, "azure-native:network:NetworkInterface");
+        const nic = one(dev, "azure-native:network:NetworkInterface", "login-nic");
         assert.match((vm.inputs.networkProfile as Props).networkInterfaces[0].id, new RegExp(`/networkInterfaces/${nic.inputs.networkInterfaceName}$`));
     });
 
     it("installs the AADSSHLoginForLinux extension on the login VM", () => {
-        const ext = one(dev, "azure-native:compute:VirtualMachineExtension");
+        const ext = one(dev, "azure-native:compute:VirtualMachineExtension", "login-aad-ssh");
         assert.strictEqual(ext.inputs.publisher, "Microsoft.Azure.ActiveDirectory");
         assert.strictEqual(ext.inputs.type, "AADSSHLoginForLinux");
         assert.strictEqual(ext.inputs.typeHandlerVersion, "1.0");
-        assert.strictEqual(ext.inputs.vmName, one(dev, "azure-native:compute:VirtualMachine").inputs.vmName);
+        assert.strictEqual(ext.inputs.vmName, one(dev, "azure-native:compute:VirtualMachine", "login-vm").inputs.vmName);
     });
 
     it("hands the login VM cloud-init that mounts /shared from the NFS component and pins Slurm", () => {
-        const vm = one(dev, "azure-native:compute:VirtualMachine");
+        const vm = one(dev, "azure-native:compute:VirtualMachine", "login-vm");
         const text = Buffer.from(String((vm.inputs.osProfile as Props).customData), "base64").toString("utf8");
         assert.ok(text.startsWith("#cloud-config\n"));
         const doc = YAML.parse(text);
-        const sa = one(dev, "azure-native:storage:StorageAccount").inputs.accountName;
+        const sa = one(dev, "azure-native:storage:StorageAccount", "shared-account").inputs.accountName;
         assert.deepStrictEqual(doc.mounts[0].slice(0, 3), [`${sa}.file.core.windows.net:/${sa}/shared`, "/shared", "nfs"]);
         assert.match(doc.mounts[0][3], /^vers=4,minorversion=1,sec=sys,nconnect=4,.*_netdev,nofail$/);
         assert.deepStrictEqual(doc.runcmd, [["/usr/local/sbin/install-slurm-client", "25.11.5"]]);
@@ -203,7 +207,7 @@ describe("program under mocks (dev stack)", function () {
         const bastionId = idOf(dev, "azure-native:network:BastionHost", "network-bastion");
         assert.ok(vmId && nicId && bastionId, "mock IDs missing");
         const role = (guid: string) => `/subscriptions/${SIM_SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
-        const got = all(dev, "azure-native:authorization:RoleAssignment")
+        const got = entraAssignments(dev)
             .map(a => `${a.name} ${a.inputs.principalType} ${a.inputs.roleDefinitionId} ${a.inputs.scope}`).sort();
         const want: string[] = [];
         for (const [user, admin] of [["alice", true], ["bob", false]] as const) {
@@ -216,7 +220,7 @@ describe("program under mocks (dev stack)", function () {
     });
 
     it("resolves a UPN to its object ID and uses an object ID as given", () => {
-        const assignments = all(dev, "azure-native:authorization:RoleAssignment");
+        const assignments = entraAssignments(dev);
         const bob = assignments.find(a => a.name === "entra-user-bob-user-login")!;
         assert.strictEqual(bob.inputs.principalId, "3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b");
         const alice = assignments.find(a => a.name === "entra-user-alice-admin-login")!;
@@ -243,7 +247,7 @@ describe("program under mocks (variants)", () => {
         const r = await run({ [`${NS}bastionSku`]: "Premium", [`${NS}nfsRedundancy`]: "ZRS", [`${NS}nfsQuotaGiB`]: "4096" });
         assert.deepStrictEqual(one(r, "azure-native:network:BastionHost").inputs.sku, { name: "Premium" });
         assert.strictEqual(one(r, "azure-native:network:BastionHost").inputs.enableTunneling, true);
-        assert.deepStrictEqual(one(r, "azure-native:storage:StorageAccount").inputs.sku, { name: "Premium_ZRS" });
+        assert.deepStrictEqual(one(r, "azure-native:storage:StorageAccount", "shared-account").inputs.sku, { name: "Premium_ZRS" });
         assert.strictEqual(one(r, "azure-native:storage:FileShare").inputs.shareQuota, 4096);
     });
 
@@ -255,7 +259,7 @@ describe("program under mocks (variants)", () => {
             assert.strictEqual(g.inputs.securityEnabled, true);
             assert.strictEqual((g.inputs.members as string[]).length, 1);
         }
-        const assignments = all(r, "azure-native:authorization:RoleAssignment");
+        const assignments = entraAssignments(r);
         assert.strictEqual(assignments.length, 8);
         assert.ok(assignments.every(a => a.inputs.principalType === "Group"));
         const adminLogin = assignments.filter(a => String(a.inputs.roleDefinitionId).endsWith(ROLE.virtualMachineAdministratorLogin));
@@ -266,7 +270,7 @@ describe("program under mocks (variants)", () => {
 
     it("grants existing groups, resolved by display name, alongside users", async () => {
         const r = await run({ [`${NS}entraExistingGroups`]: [{ group: "HPC Operators", admin: true }] });
-        const groupGrants = all(r, "azure-native:authorization:RoleAssignment").filter(a => a.inputs.principalType === "Group");
+        const groupGrants = entraAssignments(r).filter(a => a.inputs.principalType === "Group");
         assert.strictEqual(groupGrants.length, 4);
         assert.ok(groupGrants.some(a => String(a.inputs.roleDefinitionId).endsWith(ROLE.virtualMachineAdministratorLogin)));
         assert.ok(groupGrants.every(a => a.name.startsWith("entra-group-hpc-operators-")));
@@ -284,8 +288,8 @@ describe("program under mocks (variants)", () => {
 
     it("leaves accelerated networking off when the VM size does not support it", async () => {
         const r = await run({ [`${NS}loginAcceleratedNetworking`]: "false", [`${NS}loginVmSize`]: "Standard_B2s" });
-        assert.strictEqual(one(r, "azure-native:network:NetworkInterface").inputs.enableAcceleratedNetworking, false);
-        assert.deepStrictEqual(one(r, "azure-native:compute:VirtualMachine").inputs.hardwareProfile, { vmSize: "Standard_B2s" });
+        assert.strictEqual(one(r, "azure-native:network:NetworkInterface", "login-nic").inputs.enableAcceleratedNetworking, false);
+        assert.deepStrictEqual(one(r, "azure-native:compute:VirtualMachine", "login-vm").inputs.hardwareProfile, { vmSize: "Standard_B2s" });
     });
 });
 
@@ -293,7 +297,7 @@ describe("cloud-init content", () => {
     let doc: Props;
     before(async () => {
         const r = await run();
-        const vm = one(r, "azure-native:compute:VirtualMachine");
+        const vm = one(r, "azure-native:compute:VirtualMachine", "login-vm");
         doc = YAML.parse(Buffer.from(String((vm.inputs.osProfile as Props).customData), "base64").toString("utf8"));
     });
 

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# cluster.sh: runs as root on the CycleCloud server, sent by the remote Command in cluster.ts
+# (`sudo -n bash -s -- ACTION ...`, lib.sh and this script on stdin after a preamble that exports
+# CC_CLUSTER_PARAMS, the parameters JSON, and optionally CC_TEMPLATE).
+#   apply CLUSTER CONFIG_DIR  create the cluster from the server's built-in Slurm template
+#                             (slurm_template_<version of the Slurm project>, or CC_TEMPLATE), or re-import
+#                             it with --force when the parameters changed; start it; wait until the
+#                             scheduler is Ready; print SCHEDULER_IP=, CLUSTER_CONFIG_DIR=,
+#                             SCHEDULER_HOST_KEY= (scanned from here, inside the VNet) and CLUSTER_CHANGE=.
+#                             Unchanged parameters on a started cluster: no CycleCloud change at all.
+#   delete CLUSTER            terminate the cluster, wait until every node is off, then delete it.
+# Env overrides (tests): CYCLE_SERVER, CC_STATE_DIR, CC_WAIT_TIMEOUT, CC_WAIT_INTERVAL.
+set -euo pipefail
+SCRIPT_NAME=cluster
+if ! declare -F die >/dev/null; then
+    # shellcheck source=lib.sh
+    . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+
+state_dir=${CC_STATE_DIR:-/opt/cycle_server/config/pulumi}
+umask 077
+work=$(mktemp -d)
+trap 'rm -rf -- "$work"' EXIT
+
+cluster_exists() {
+    cyclecloud show_cluster "$cluster" >/dev/null 2>&1
+}
+
+# Prints "<Name> <Status> <PrivateIp>" per node (empty when the cluster has none).
+node_table() {
+    local json
+    json=$(cyclecloud show_nodes -c "$cluster" --format json 2>/dev/null) || json='[]'
+    printf '%s' "$json" | python3 -c '
+import json, sys
+try:
+    nodes = json.load(sys.stdin)
+except ValueError:
+    nodes = []
+if isinstance(nodes, dict):
+    nodes = [nodes]
+for n in nodes or []:
+    print(n.get("Name") or "-", n.get("Status") or "-", n.get("PrivateIp") or "-")
+'
+}
+
+scheduler_ready() {
+    local name status ip
+    while read -r name status ip; do
+        [[ $name == scheduler ]] || continue
+        if [[ $status == Failed ]]; then
+            die "the scheduler node failed to start; see the cluster's event log in CycleCloud"
+        fi
+        if [[ $status == Ready && $ip != - ]]; then
+            scheduler_ip=$ip
+            return 0
+        fi
+    done < <(node_table)
+    return 1
+}
+
+nodes_off() {
+    local name status ip
+    while read -r name status ip; do
+        case $status in
+            Off | Terminated | Deallocated) ;;
+            *) return 1 ;;
+        esac
+    done < <(node_table)
+    return 0
+}
+
+template_name() {
+    if [[ -n ${CC_TEMPLATE:-} ]]; then
+        printf '%s' "$CC_TEMPLATE"
+        return
+    fi
+    local version
+    version=$(cs execute --format json 'SELECT Version FROM Cloud.Project WHERE Name=="Slurm"' |
+        python3 -c 'import json, sys; r = json.load(sys.stdin); print(r[0]["Version"] if r else "")')
+    [[ -n $version ]] || die "no Slurm project on this CycleCloud server (cannot find its built-in template)"
+    printf 'slurm_template_%s' "$version"
+}
+
+apply() {
+    (( $# == 2 )) || die "usage: cluster.sh apply CLUSTER CONFIG_DIR"
+    cluster=$1
+    local config_dir=$2 template digest change key_line host_key=""
+    [[ -n ${CC_CLUSTER_PARAMS:-} ]] || die "CC_CLUSTER_PARAMS is not set"
+    printf '%s\n' "$CC_CLUSTER_PARAMS" >"$work/params.json"
+    python3 -m json.tool "$work/params.json" >/dev/null || die "CC_CLUSTER_PARAMS is not valid JSON"
+    mkdir -p "$state_dir"
+    template=$(template_name)
+    digest=$( { printf '%s\n' "$template"; cat "$work/params.json"; } | sha256sum | cut -d' ' -f1)
+    local digest_file=$state_dir/cluster-$cluster.sha256
+
+    if ! cluster_exists; then
+        cyclecloud create_cluster "$template" "$cluster" -p "$work/params.json"
+        change=created
+    elif [[ ! -r $digest_file || $(<"$digest_file") != "$digest" ]]; then
+        # Re-import over the existing definition; running nodes pick the change up on their next converge,
+        # the scheduler's partitions are refreshed by `azslurm scale` (the scale Command in cluster.ts).
+        cyclecloud create_cluster "$template" "$cluster" -p "$work/params.json" --force
+        change=updated
+    else
+        change=unchanged
+    fi
+    printf '%s\n' "$digest" >"$digest_file"
+
+    if ! scheduler_ready; then
+        cyclecloud start_cluster "$cluster"
+        log "cluster $cluster: starting; waiting for the scheduler"
+        wait_until "the scheduler of $cluster to be Ready" 2400 scheduler_ready
+    fi
+    log "cluster $cluster: $change, scheduler Ready at $scheduler_ip"
+
+    for _ in 1 2 3 4 5; do
+        if key_line=$(ssh-keyscan -t ed25519 -T 10 "$scheduler_ip" 2>/dev/null) && [[ -n $key_line ]]; then
+            read -r _ kt kd _ <<<"$key_line"
+            host_key="$kt $kd"
+            break
+        fi
+        sleep "${CC_WAIT_INTERVAL:-10}"
+    done
+    printf 'SCHEDULER_IP=%s\n' "$scheduler_ip"
+    printf 'CLUSTER_CONFIG_DIR=%s\n' "$config_dir"
+    printf 'SCHEDULER_HOST_KEY=%s\n' "$host_key"
+    printf 'CLUSTER_CHANGE=%s\n' "$change"
+}
+
+delete() {
+    (( $# == 1 )) || die "usage: cluster.sh delete CLUSTER"
+    cluster=$1
+    if ! cluster_exists; then
+        log "cluster $cluster: absent, nothing to delete"
+        return 0
+    fi
+    cyclecloud terminate_cluster "$cluster"
+    wait_until "every node of $cluster to be off" 1800 nodes_off
+    cyclecloud delete_cluster "$cluster"
+    rm -f -- "$state_dir/cluster-$cluster.sha256"
+    log "cluster $cluster: terminated and deleted"
+}
+
+cluster=""
+scheduler_ip=""
+action=${1:-}
+shift || true
+case $action in
+    apply) apply "$@" ;;
+    delete) delete "$@" ;;
+    *) die "usage: cluster.sh apply CLUSTER CONFIG_DIR | delete CLUSTER" ;;
+esac

@@ -1,0 +1,420 @@
+// The CycleCloud server and Slurm cluster under Pulumi's mocks (scripts/simulate.ts with the dev stack and
+// generated secrets): dependency graph, cluster parameters (cyclecloud-slurm 4.x names), user records,
+// role assignments and their scopes, the VM and locker, remote Command options, secrets, access paths.
+import * as assert from "assert";
+import { ConfigError, parseSettings, secretProblems } from "../../components/config";
+import { clusterParameters, cycleCloudSubnetId, renderUserRecords } from "../../components/cyclecloud/cluster";
+import { BUILTIN_ROLE, ORCHESTRATOR_READ_ACTIONS, marketplaceTermUrns } from "../../components/cyclecloud/server";
+import { NFS_MOUNT_OPTIONS } from "../../components/nfs";
+import { REDACTED, SimResource, SimResult, SIM_SUBSCRIPTION_ID } from "../../scripts/simulate";
+import { byName, DUMMY_PASSWORD, NS, simulateDev, throwawayKeyPair } from "./devStack";
+
+type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const T = {
+    command: "command:remote:Command",
+    vm: "azure-native:compute:VirtualMachine",
+    ra: "azure-native:authorization:RoleAssignment",
+    rd: "azure-native:authorization:RoleDefinition",
+};
+
+/** Every parameter name in cyclecloud-slurm 4.0.9's templates/slurm.txt (shared/reference section 2.2). */
+const SLURM_4X_PARAMETERS = new Set([
+    "Region", "SubnetId", "Credentials", "ManagedIdentity", "UsePublicNetwork", "ExecuteNodesPublic", "ReturnProxy", "NodeTags", "BootDiskSize",
+    "SchedulerMachineType", "loginMachineType", "HPCMachineType", "HTCMachineType", "GPUMachineType", "DynamicMachineType",
+    "Autoscale", "MaxHTCExecuteNodeCount", "MaxHPCExecuteNodeCount", "MaxGPUExecuteNodeCount", "MaxDynamicExecuteCoreCount",
+    "HPCMaxScalesetSize", "HTCUseLowPrio", "HTCSpotMaxPrice", "GPUUseLowPrio", "GPUSpotMaxPrice", "DynamicUseLowPrio", "DynamicSpotMaxPrice",
+    "DefineNodesAvailabilityZone", "HPCAvailabilityZone", "HTCAvailabilityZone", "GPUAvailabilityZone", "NumberLoginNodes", "MaxLoginNodeCount",
+    "EnableDynamicPartition", "SchedulerImageName", "LoginImageName", "HPCImageName", "HTCImageName", "GPUImageName", "DynamicImageName",
+    "configuration_slurm_version", "configuration_slurm_accounting_enabled", "additional_slurm_config", "configuration_slurm_ha_enabled",
+    "EnableTerminateNotification", "EnableNodeHealthChecks", "NodeNameIsHostname", "NodeNamePrefix", "SchedulerHostName",
+    "UseBuiltinSched", "SchedFilesystemSize", "NFSSchedType", "NFSSchedAddress", "NFSSchedExportPath", "NFSSchedMountOptions",
+    "UseBuiltinShared", "FilesystemSize", "NFSType", "NFSAddress", "NFSSharedExportPath", "NFSSharedMountOptions",
+]);
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Inputs with secrets unwrapped (simulate keeps them as { <sig>: ..., value } envelopes once secrets are supported). */
+function plain(value: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (Array.isArray(value)) return value.map(plain);
+    if (value && typeof value === "object") {
+        const o = value as Record<string, unknown>;
+        if (SECRET_SIG in o) return plain(o.value);
+        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, plain(v)]));
+    }
+    return value;
+}
+
+/** A Command with its inputs unwrapped. */
+function cmd(r: SimResult, name: string): SimResource {
+    const c = byName(r, T.command, name);
+    return { ...c, inputs: plain(c.inputs) };
+}
+
+/** URNs a resource waits for: its dependencies, transitively (through its parents' dependencies too). */
+function transitiveDeps(r: SimResult, start: SimResource): Set<string> {
+    const byUrn = new Map(r.resources.map(x => [x.urn, x]));
+    const seen = new Set<string>();
+    const todo = [...start.dependencies, ...(start.parent ? [start.parent] : [])];
+    while (todo.length > 0) {
+        const u = todo.pop()!;
+        if (seen.has(u)) continue;
+        seen.add(u);
+        const x = byUrn.get(u);
+        if (!x) continue;
+        todo.push(...x.dependencies);
+        // A component's children are what "depending on the component" waits for.
+        if (!x.custom) todo.push(...r.resources.filter(c => c.parent === u).map(c => c.urn));
+    }
+    return seen;
+}
+
+/** The `export NAME='value'` preamble value of a script's stdin. */
+function exported(stdin: string, name: string): string {
+    const m = new RegExp(`^export ${name}='((?:[^']|'\\\\'')*)'$`, "ms").exec(stdin);
+    assert.ok(m, `no ${name} in the stdin`);
+    return m[1].replace(/'\\''/g, "'");
+}
+
+describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function () {
+    let dev: SimResult & { privateKey: string };
+    before(async () => {
+        dev = await simulateDev();
+        if (dev.error) throw dev.error;
+    });
+
+    describe("dependency graph", () => {
+        it("seeding depends on the cluster; the cluster on initialisation, the users and the NFS share", () => {
+            const cluster = cmd(dev, "slurm-cluster"), seed = cmd(dev, "slurm-seed"), init = cmd(dev, "cyclecloud-init");
+            assert.ok(seed.dependencies.includes(cluster.urn), "seed does not depend on the cluster");
+            assert.ok(cluster.dependencies.includes(init.urn), "cluster does not depend on the initialisation");
+            assert.ok(cluster.dependencies.includes(cmd(dev, "slurm-users").urn));
+            const share = byName(dev, "azure-native:storage:FileShare", "shared-share");
+            assert.ok(cluster.dependencies.includes(share.urn), "cluster does not depend on the NFS share");
+        });
+
+        it("the cluster is deleted before what it runs on: server VM, roles, cluster resource group, subnet", () => {
+            const deps = new Set(cmd(dev, "slurm-cluster").dependencies);
+            for (const [type, name] of [
+                [T.vm, "cyclecloud-vm"], [T.ra, "cyclecloud-cluster-rg-contributor"], [T.ra, "cyclecloud-compute-subnet-join"],
+                ["azure-native:resources:ResourceGroup", "cyclecloud-cluster-rg"], ["azure-native:network:Subnet", "network-compute-subnet"],
+            ]) {
+                assert.ok(deps.has(byName(dev, type, name).urn), `cluster does not depend on ${name}`);
+            }
+            assert.ok(dev.resources.filter(x => x.name === "slurm-cluster")[0].options.deleteBeforeReplace);
+        });
+
+        it("initialisation waits for the VM, the locker's DNS and every role assignment", () => {
+            const deps = new Set(cmd(dev, "cyclecloud-init").dependencies);
+            assert.ok(deps.has(byName(dev, T.vm, "cyclecloud-vm").urn));
+            assert.ok(deps.has(byName(dev, "azure-native:network:PrivateDnsZoneGroup", "cyclecloud-locker-pe-dns").urn));
+            for (const ra of dev.resources.filter(x => x.type === T.ra && x.name.startsWith("cyclecloud-"))) {
+                assert.ok(deps.has(ra.urn), `init does not wait for ${ra.name}`);
+            }
+        });
+
+        it("the login node does not wait for the cluster, the seeding or CycleCloud's initialisation", () => {
+            const loginVm = byName(dev, T.vm, "login-vm");
+            const deps = transitiveDeps(dev, loginVm);
+            for (const name of ["slurm-cluster", "slurm-seed", "slurm-users", "slurm-scale", "cyclecloud-init"]) {
+                assert.ok(!deps.has(cmd(dev, name).urn), `login VM waits for ${name}`);
+            }
+            assert.ok(!deps.has(byName(dev, T.vm, "cyclecloud-vm").urn), "login VM waits for the CycleCloud VM");
+        });
+    });
+
+    describe("cluster parameters", () => {
+        let params: Props;
+        before(() => {
+            params = JSON.parse(exported(String(cmd(dev, "slurm-cluster").inputs.stdin), "CC_CLUSTER_PARAMS"));
+        });
+
+        it("uses only cyclecloud-slurm 4.x parameter names", () => {
+            const unknown = Object.keys(params).filter(k => !SLURM_4X_PARAMETERS.has(k));
+            assert.deepStrictEqual(unknown, []);
+        });
+
+        it("takes region, subnet (rg/vnet/subnet), credentials, sizes, counts, images and the Slurm version from config", () => {
+            assert.strictEqual(params.Region, "westeurope");
+            assert.strictEqual(params.SubnetId, "rg-cyclecloud-slurm-entra-dev/vnet-ccslurm-dev/compute");
+            assert.strictEqual(params.Credentials, "azure");
+            assert.strictEqual(params.SchedulerMachineType, "Standard_D4ads_v5");
+            assert.strictEqual(params.HPCMachineType, "Standard_HB120rs_v3");
+            assert.strictEqual(params.HTCMachineType, "Standard_F4s_v2");
+            assert.strictEqual(params.MaxHPCExecuteNodeCount, 4);
+            assert.strictEqual(params.MaxHTCExecuteNodeCount, 8);
+            for (const k of ["SchedulerImageName", "HPCImageName", "HTCImageName"]) assert.strictEqual(params[k], "almalinux8", k);
+            // The same version the login node installs (settings.slurm.version).
+            assert.strictEqual(params.configuration_slurm_version, "25.11.5");
+            assert.strictEqual(params.NumberLoginNodes, 0);
+            assert.strictEqual(params.UsePublicNetwork, false);
+        });
+
+        it("puts /shared on the Azure Files NFS share with NFS 4.1 options, never the built-in share or NFSv3", () => {
+            const account = byName(dev, "azure-native:storage:StorageAccount", "shared-account").inputs.accountName;
+            assert.strictEqual(params.UseBuiltinShared, false);
+            assert.strictEqual(params.NFSType, "nfs");
+            assert.strictEqual(params.NFSAddress, `${account}.file.core.windows.net`);
+            assert.strictEqual(params.NFSSharedExportPath, `/${account}/shared`);
+            assert.strictEqual(params.NFSSharedMountOptions, NFS_MOUNT_OPTIONS);
+            assert.match(params.NFSSharedMountOptions, /(^|,)vers=4(,|$)/);
+            assert.match(params.NFSSharedMountOptions, /(^|,)minorversion=1(,|$)/);
+            assert.doesNotMatch(params.NFSSharedMountOptions, /vers=3/);
+        });
+
+        it("clusterParameters refuses NFSv3 mount options; cycleCloudSubnetId refuses a non-subnet ID", () => {
+            const base = {
+                region: "westeurope", computeSubnetId: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/c",
+                schedulerVmSize: "a", hpcVmSize: "b", htcVmSize: "c", maxHpcNodes: 1, maxHtcNodes: 1, nodeImage: "almalinux8",
+                slurmVersion: "25.11.5", nfsAddress: "x", nfsExportPath: "/x/y",
+            };
+            assert.throws(() => clusterParameters({ ...base, nfsMountOptions: "rw,hard,rsize=262144,wsize=262144,vers=3,tcp,_netdev,nconnect=8" }), /NFS 4\.1/);
+            assert.strictEqual(clusterParameters({ ...base, nfsMountOptions: "vers=4,minorversion=1,sec=sys" }).SubnetId, "rg/v/c");
+            assert.throws(() => cycleCloudSubnetId("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"), /not a subnet/);
+        });
+
+        it("the cluster Command applies on create and update, deletes on destroy, and replaces for another cluster name", () => {
+            const c = cmd(dev, "slurm-cluster").inputs;
+            assert.strictEqual(c.create, "sudo -n bash -s -- 'apply' 'slurm-dev' 'slurm-dev'");
+            assert.strictEqual(c.update, c.create);
+            assert.strictEqual(c.delete, "sudo -n bash -s -- 'delete' 'slurm-dev'");
+            assert.match(String(c.stdin), /^# cluster\.sh: runs as root on the CycleCloud server/m);
+        });
+    });
+
+    describe("users", () => {
+        it("renders one AuthenticatedUser (same name and UID as on the login node) and one PublicKey credential per user", () => {
+            const text = renderUserRecords([
+                { name: "alice", uid: 20001, sshPublicKey: "ssh-ed25519 AAAAa a@x", entra: "alice@contoso.com", admin: true },
+                { name: "bob", uid: 20002, sshPublicKey: "ssh-ed25519 AAAAb b@x", entra: "bob@contoso.com", admin: false },
+            ]);
+            assert.strictEqual(text.split('AdType = "AuthenticatedUser"').length - 1, 2);
+            assert.strictEqual(text.split('AdType = "Credential"').length - 1, 2);
+            assert.match(text, /Name = "alice"\nAuthentication = "internal"\nRoles = \{"User", "Global Node Admin"\}\nUID = 20001\n/);
+            assert.match(text, /Name = "bob"\nAuthentication = "internal"\nRoles = \{"User", "Global Node User"\}\nUID = 20002\n/);
+            assert.match(text, /Name = "bob\/public"\nOwner = "bob"\nPublicKey = "ssh-ed25519 AAAAb b@x"/);
+        });
+
+        it("the users Command sends the dev stack's users with their config UIDs and keys", () => {
+            const stdin = String(cmd(dev, "slurm-users").inputs.stdin);
+            assert.strictEqual(exported(stdin, "CC_MANAGED_USERS"), "alice bob");
+            const records = exported(stdin, "CC_USER_RECORDS");
+            assert.match(records, /Name = "alice"\n[^]*?UID = 20001/);
+            assert.match(records, /Name = "bob"\n[^]*?UID = 20002/);
+            assert.ok(records.includes("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF3cCpwa+xR51Tu/2eOgJqfs0ODMff9H9RIwIqTXmP3N bob@example"));
+            assert.ok(cmd(dev, "slurm-users").dependencies.includes(cmd(dev, "cyclecloud-init").urn));
+        });
+    });
+
+    describe("role assignments", () => {
+        it("grants exactly the documented roles at the documented scopes, nothing subscription-wide but reads", () => {
+            const vm = byName(dev, T.vm, "cyclecloud-vm");
+            const serverPrincipal = (vm.outputs.identity as Props).principalId;
+            const sub = `/subscriptions/${SIM_SUBSCRIPTION_ID}`;
+            const roleDefs = dev.resources.filter(x => x.type === T.rd);
+            const describe = (ra: SimResource) => {
+                const def = String(ra.inputs.roleDefinitionId);
+                const builtin = Object.entries(BUILTIN_ROLE).find(([, g]) => def.endsWith(`/${g}`))?.[0];
+                const custom = roleDefs.find(d => (ra.propertyDependencies.roleDefinitionId ?? []).includes(d.urn))?.name;
+                return `${ra.inputs.principalId === serverPrincipal ? "server" : "other"} ${builtin ?? custom} @ ${String(ra.inputs.scope).replace(sub, "SUB")}`;
+            };
+            const got = dev.resources.filter(x => x.type === T.ra && x.name.startsWith("cyclecloud-")).map(describe).sort();
+            assert.deepStrictEqual(got, [
+                "other storageBlobDataReader @ SUB/resourceGroups/rg-cyclecloud-slurm-entra-dev/providers/Microsoft.Storage/storageAccounts/" +
+                    byName(dev, "azure-native:storage:StorageAccount", "cyclecloud-locker").inputs.accountName,
+                "server contributor @ SUB/resourceGroups/rg-cyclecloud-slurm-entra-dev-cluster",
+                "server cyclecloud-role-identity-assign @ SUB/resourceGroups/rg-cyclecloud-slurm-entra-dev/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-ccslurm-dev-locker",
+                "server cyclecloud-role-orchestrator-read @ SUB",
+                "server cyclecloud-role-subnet-join @ SUB/resourceGroups/rg-cyclecloud-slurm-entra-dev/providers/Microsoft.Network/virtualNetworks/vnet-ccslurm-dev/subnets/compute",
+                "server storageBlobDataContributor @ SUB/resourceGroups/rg-cyclecloud-slurm-entra-dev/providers/Microsoft.Storage/storageAccounts/" +
+                    byName(dev, "azure-native:storage:StorageAccount", "cyclecloud-locker").inputs.accountName,
+            ].sort());
+            // (The simulated identity has no principalId output, so the reader grant shows as "other": the one
+            // grant that is not the server's.)
+        });
+
+        it("the subscription-scope custom role holds only read actions, all from CycleCloud's orchestrator role", () => {
+            const read = byName(dev, T.rd, "cyclecloud-role-orchestrator-read").inputs;
+            const actions = (read.permissions as Props[])[0].actions as string[];
+            assert.deepStrictEqual(actions, [...ORCHESTRATOR_READ_ACTIONS]);
+            assert.ok(actions.every(a => a.endsWith("/read")), actions.join(", "));
+            assert.deepStrictEqual(read.assignableScopes, [`/subscriptions/${SIM_SUBSCRIPTION_ID}`]);
+            assert.deepStrictEqual((byName(dev, T.rd, "cyclecloud-role-subnet-join").inputs.permissions as Props[])[0].actions,
+                ["Microsoft.Network/virtualNetworks/subnets/join/action"]);
+            assert.deepStrictEqual((byName(dev, T.rd, "cyclecloud-role-identity-assign").inputs.permissions as Props[])[0].actions,
+                ["Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"]);
+        });
+    });
+
+    describe("server VM and locker", () => {
+        it("the VM uses the pinned plan image with its LUN 0 data disk, no public IP, SSH keys only, a system identity", () => {
+            const vm = byName(dev, T.vm, "cyclecloud-vm").inputs as Props;
+            assert.deepStrictEqual(vm.plan, { publisher: "azurecyclecloud", product: "azure-cyclecloud", name: "cyclecloud8-gen2" });
+            assert.deepStrictEqual(vm.storageProfile.imageReference,
+                { publisher: "azurecyclecloud", offer: "azure-cyclecloud", sku: "cyclecloud8-gen2", version: "8.9.120260630" });
+            assert.strictEqual(vm.storageProfile.dataDisks.length, 1);
+            assert.strictEqual(vm.storageProfile.dataDisks[0].lun, 0);
+            assert.strictEqual(vm.storageProfile.dataDisks[0].createOption, "FromImage");
+            assert.strictEqual(vm.osProfile.linuxConfiguration.disablePasswordAuthentication, true);
+            assert.strictEqual(vm.osProfile.adminPassword, undefined);
+            assert.strictEqual(vm.identity.type, "SystemAssigned");
+            const nic = byName(dev, "azure-native:network:NetworkInterface", "cyclecloud-nic").inputs as Props;
+            assert.strictEqual(nic.ipConfigurations[0].publicIPAddress, undefined);
+            assert.match(nic.ipConfigurations[0].subnet.id, /\/subnets\/cyclecloud$/);
+        });
+
+        it("the locker has no shared keys and no public access, and a blob private endpoint with its DNS zone", () => {
+            const sa = byName(dev, "azure-native:storage:StorageAccount", "cyclecloud-locker").inputs as Props;
+            assert.strictEqual(sa.allowSharedKeyAccess, false);
+            assert.strictEqual(sa.publicNetworkAccess, "Disabled");
+            assert.strictEqual(sa.allowBlobPublicAccess, false);
+            const pe = byName(dev, "azure-native:network:PrivateEndpoint", "cyclecloud-locker-pe").inputs as Props;
+            assert.deepStrictEqual(pe.privateLinkServiceConnections[0].groupIds, ["blob"]);
+            assert.strictEqual(byName(dev, "azure-native:privatedns:PrivateZone", "cyclecloud-blob-dns-zone").inputs.privateZoneName,
+                "privatelink.blob.core.windows.net");
+            const group = byName(dev, "azure-native:network:PrivateDnsZoneGroup", "cyclecloud-locker-pe-dns").inputs as Props;
+            assert.strictEqual(group.privateDnsZoneConfigs.length, 1);
+        });
+
+        it("the init Command passes the locker, its identity and the cluster resource group, and the password only on stdin", () => {
+            const init = cmd(dev, "cyclecloud-init");
+            const create = String(init.inputs.create);
+            assert.match(create, /^sudo -n bash -s -- 'ccadmin' '[-0-9a-f]+' 'westeurope' 'rg-cyclecloud-slurm-entra-dev-cluster' 'cclocker[0-9a-f]{16}' '\/subscriptions\/.*\/userAssignedIdentities\/id-ccslurm-dev-locker'$/);
+            assert.ok(!create.includes(DUMMY_PASSWORD));
+            assert.strictEqual(init.redactedInputs.stdin, REDACTED, "stdin (with the password) is not a secret");
+            assert.strictEqual(exported(String(init.inputs.stdin), "CC_ADMIN_PASSWORD"), DUMMY_PASSWORD);
+        });
+    });
+
+    describe("secrets and logging", () => {
+        it("no secret (password, private key) appears in any resource's recorded inputs", () => {
+            const all = JSON.stringify(dev.resources.map(x => x.redactedInputs));
+            assert.ok(!all.includes(DUMMY_PASSWORD), "the password is visible");
+            assert.ok(!all.includes("PRIVATE KEY"), "the private key is visible");
+            assert.ok(!all.includes(dev.privateKey.split("\n")[1]), "the private key is visible");
+        });
+
+        it("initialisation and seeding log nothing and keep their output secret", () => {
+            for (const name of ["cyclecloud-init", "slurm-seed"]) {
+                const c = cmd(dev, name);
+                assert.strictEqual(c.inputs.logging, "none", name);
+                assert.ok(["stdout", "stderr"].every(o => c.options.additionalSecretOutputs.includes(o)), name);
+                assert.strictEqual(c.inputs.addPreviousOutputInEnv, false, name);
+            }
+        });
+
+        it("seeding runs seedInvocation's script as root and re-runs only for another cluster or Slurm version", () => {
+            const seed = cmd(dev, "slurm-seed");
+            assert.strictEqual(seed.inputs.create, "sudo -n bash -s -- 'slurm-dev'");
+            assert.match(String(seed.inputs.stdin), /seed-shared\.sh/);
+            const triggers = seed.inputs.triggers as unknown[];
+            assert.ok(triggers.includes("25.11.5"), "the Slurm version is not a trigger");
+            assert.ok(triggers.includes("slurm-dev"), "the cluster is not a trigger");
+            assert.ok(seed.propertyDependencies.triggers.includes(cmd(dev, "slurm-cluster").urn), "the cluster's identity is not a trigger");
+        });
+    });
+
+    describe("reaching the private hosts", () => {
+        it("bastion tunnel (dev): the server on 127.0.0.1:<port>, the scheduler through the server", () => {
+            const init = cmd(dev, "cyclecloud-init").inputs.connection as Props;
+            assert.strictEqual(init.host, "127.0.0.1");
+            assert.strictEqual(init.port, 50022);
+            assert.strictEqual(init.user, "ccadmin");
+            const seed = cmd(dev, "slurm-seed").inputs.connection as Props;
+            assert.deepStrictEqual([seed.proxy.host, seed.proxy.port, seed.proxy.user], ["127.0.0.1", 50022, "ccadmin"]);
+        });
+
+        it("jump host: both hosts through sshProxyHost, by private IP", async () => {
+            const r = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com", [`${NS}sshProxyUser`]: "jumper" });
+            if (r.error) throw r.error;
+            const ip = byName(r, "azure-native:network:NetworkInterface", "cyclecloud-nic").outputs.ipConfigurations as Props[];
+            const init = cmd(r, "cyclecloud-init").inputs.connection as Props;
+            assert.strictEqual(init.host, ip[0].privateIPAddress);
+            assert.deepStrictEqual([init.proxy.host, init.proxy.port, init.proxy.user], ["jump.example.com", 22, "jumper"]);
+            assert.strictEqual((cmd(r, "slurm-seed").inputs.connection as Props).proxy.host, "jump.example.com");
+        });
+
+        it("pins configured host keys", async () => {
+            const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedServerKey";
+            const r = await simulateDev({ [`${NS}cyclecloudHostKey`]: key, [`${NS}schedulerHostKey`]: `${key}Sched` });
+            if (r.error) throw r.error;
+            assert.strictEqual((cmd(r, "cyclecloud-init").inputs.connection as Props).hostKey, key);
+            assert.strictEqual((cmd(r, "slurm-cluster").inputs.connection as Props).hostKey, key);
+            const seed = cmd(r, "slurm-seed").inputs.connection as Props;
+            assert.strictEqual(seed.hostKey, `${key}Sched`);
+            assert.strictEqual(seed.proxy.hostKey, key);
+        });
+    });
+
+    describe("marketplace terms", () => {
+        it("are not touched by default", () => {
+            assert.strictEqual(dev.resources.filter(x => x.type === "command:local:Command").length, 0);
+        });
+
+        it("with acceptMarketplaceTerms: one local Command accepts server, login and node image plans, before both VMs", async () => {
+            const r = await simulateDev({ [`${NS}acceptMarketplaceTerms`]: "true" });
+            if (r.error) throw r.error;
+            const terms = byName(r, "command:local:Command", "cyclecloud-terms");
+            assert.strictEqual(terms.inputs.create,
+                "bash -s -- 'azurecyclecloud:azure-cyclecloud:cyclecloud8-gen2:8.9.120260630' 'almalinux:almalinux-hpc:8_10-hpc-gen2:8.10.2024101801'");
+            assert.ok(byName(r, T.vm, "cyclecloud-vm").dependencies.includes(terms.urn));
+            assert.ok(transitiveDeps(r, byName(r, T.vm, "login-vm")).has(terms.urn), "the login VM does not wait for the terms");
+        });
+
+        it("marketplaceTermUrns adds a URN node image and one acceptance per plan", () => {
+            const s = parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, nodeImage: "almalinux:almalinux-hpc:8-hpc-gen2:latest" }, "t");
+            assert.deepStrictEqual(marketplaceTermUrns(s), [
+                "azurecyclecloud:azure-cyclecloud:cyclecloud8-gen2:8.9.120260630",
+                "almalinux:almalinux-hpc:8_10-hpc-gen2:8.10.2024101801",
+                "almalinux:almalinux-hpc:8-hpc-gen2:latest",
+            ]);
+        });
+    });
+
+    describe("configuration", () => {
+        const base = () => ({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey });
+        const problems = (input: Record<string, unknown>) => {
+            try {
+                parseSettings(input, "t");
+            } catch (e) {
+                assert.ok(e instanceof ConfigError);
+                return e.problems;
+            }
+            return [];
+        };
+
+        it("fills CycleCloud defaults", () => {
+            const s = parseSettings(base(), "t");
+            assert.strictEqual(s.cyclecloud.adminUsername, "ccadmin");
+            assert.strictEqual(s.cyclecloud.clusterResourceGroupName, "rg-cyclecloud-slurm-entra-t-cluster");
+            assert.strictEqual(s.cluster.nodeImage, "almalinux8");
+            assert.strictEqual(s.remote.mode, "direct");
+            assert.strictEqual(s.cyclecloud.acceptMarketplaceTerms, false);
+        });
+
+        it("rejects a jump host together with a Bastion tunnel, and proxy options without a jump host, naming the keys", () => {
+            assert.deepStrictEqual(problems({ ...base(), sshProxyHost: "jump", bastionTunnelPort: "50022" }).map(p => p.split(":")[0]), ["bastionTunnelPort"]);
+            assert.deepStrictEqual(problems({ ...base(), sshProxyUser: "x" }).map(p => p.split(":")[0]), ["sshProxyUser"]);
+            assert.deepStrictEqual(problems({ ...base(), nodeImage: "centos7", maxHpcNodes: "-1" }).map(p => p.split(":")[0]).sort(), ["maxHpcNodes", "nodeImage"]);
+        });
+
+        it("secretProblems names missing secrets and never shows a value", () => {
+            const keys = throwawayKeyPair(), other = throwawayKeyPair();
+            assert.deepStrictEqual(secretProblems({}, keys.publicKey, false).map(p => p.split(":")[0]), ["cyclecloudAdminPassword", "adminSshPrivateKey"]);
+            assert.deepStrictEqual(secretProblems({ cyclecloudAdminPassword: DUMMY_PASSWORD, adminSshPrivateKey: keys.privateKey }, keys.publicKey, false), []);
+            const bad = secretProblems({ cyclecloudAdminPassword: "short1!", adminSshPrivateKey: other.privateKey }, keys.publicKey, false);
+            assert.deepStrictEqual(bad.map(p => p.split(":")[0]), ["cyclecloudAdminPassword", "adminSshPrivateKey"]);
+            assert.match(bad[1], /does not match/);
+            assert.ok(!bad.join("\n").includes("short1!"), "the password was shown");
+            assert.ok(!bad.join("\n").includes("PRIVATE KEY"));
+        });
+
+        it("a stack without the secrets stops before any resource is registered, naming the keys", async () => {
+            const r = await simulateDev({ [`${NS}cyclecloudAdminPassword`]: undefined, [`${NS}adminSshPrivateKey`]: undefined });
+            assert.ok(r.error instanceof ConfigError, String(r.error));
+            assert.match(r.error.message, /cyclecloudAdminPassword: is required \(a secret\): pulumi config set --secret cyclecloudAdminPassword/);
+            assert.match(r.error.message, /adminSshPrivateKey: is required/);
+            assert.strictEqual(r.resources.length, 0);
+        });
+    });
+});
