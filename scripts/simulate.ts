@@ -24,7 +24,7 @@ export interface SimResource {
     name: string;
     custom: boolean;
     parent?: string;
-    /** Inputs as the engine received them; secret values are plain here (tests assert on them). */
+    /** Inputs as the engine received them, deserialised (a secret may arrive wrapped as a Pulumi secret value). */
     inputs: Record<string, unknown>;
     /** The same inputs with every secret replaced by "[secret]" (what plan output shows). */
     redactedInputs: Record<string, unknown>;

@@ -1,0 +1,125 @@
+// The architecture diagram: DOT generated from the plan's graph (one cluster per component, same-type groups
+// folded into one node, dependency edges transitively reduced, the critical path in red), rendered to SVG by
+// Graphviz compiled to WebAssembly (@hpcc-js/wasm-graphviz), offline.
+import { Estimate, durationOf, formatSeconds } from "./estimate";
+import { PlanModel, PlanResource, displayType, groupChildren, isGroup, shortType } from "./model";
+
+const FILL: [RegExp, string][] = [
+    [/^azure-native:network:/, "#dbeafe"],
+    [/^azure-native:privatedns:/, "#dbeafe"],
+    [/^azure-native:(storage|compute):/, "#dcfce7"],
+    [/^azure-native:(authorization|managedidentity):/, "#f3e8ff"],
+    [/^azuread:/, "#f3e8ff"],
+    [/^command:/, "#ffedd5"],
+];
+
+function q(s: string): string {
+    return `"${s.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n")}"`;
+}
+
+export interface DiagramOptions {
+    title?: string;
+    groupLimit?: number;
+}
+
+export function toDot(model: PlanModel, est: Estimate | undefined, opts: DiagramOptions = {}): string {
+    const nodeOf = new Map<string, string>();
+    const critical = new Set(est?.criticalPath.map(s => s.urn) ?? []);
+    const lines: string[] = [
+        "digraph plan {",
+        "  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=12, nodesep=0.25, ranksep=0.6, compound=true" +
+        (opts.title ? `, label=${q(opts.title)}, labelloc=t` : "") + "];",
+        "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10, fillcolor=\"#f8fafc\"];",
+        "  edge [color=\"#64748b\", arrowsize=0.6];",
+    ];
+    const rg = model.resources.filter(r => r.type === "azure-native:resources:ResourceGroup").map(r => r.urn);
+    let n = 0;
+    const fill = (type: string) => FILL.find(([re]) => re.test(type))?.[1] ?? "#f8fafc";
+    const emit = (list: PlanResource[], indent: string) => {
+        // Sorted, so the same plan always gives the same DOT (registration order varies with timing).
+        const sorted = [...list].sort((a, b) => Number(a.custom) - Number(b.custom) || a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
+        for (const item of groupChildren(sorted, opts.groupLimit ?? 6)) {
+            if (isGroup(item)) {
+                const id = `n${n++}`;
+                item.members.forEach(m => nodeOf.set(m.urn, id));
+                const secs = durationOf(item.members[0]).seconds;
+                lines.push(`${indent}${id} [label=${q(`${shortType(item.type)} × ${item.members.length}\n${displayType(item.type)}${secs >= 60 ? ` ~${formatSeconds(secs)}` : ""}`)}, ` +
+                    `fillcolor=${q(fill(item.type))}, peripheries=2];`);
+                continue;
+            }
+            const r = item;
+            const kids = model.children.get(r.urn) ?? [];
+            if (!r.custom) {
+                lines.push(`${indent}subgraph cluster_${n++} {`);
+                lines.push(`${indent}  label=${q(`${r.name} (${shortType(r.type)})`)}; style="rounded,dashed"; color="#94a3b8"; fontsize=11;`);
+                emit(kids, indent + "  ");
+                lines.push(`${indent}}`);
+                continue;
+            }
+            const id = `n${n++}`;
+            nodeOf.set(r.urn, id);
+            const secs = durationOf(r).seconds;
+            const onPath = critical.has(r.urn);
+            lines.push(`${indent}${id} [label=${q(`${r.name}\n${displayType(r.type)}${secs >= 60 ? ` ~${formatSeconds(secs)}` : ""}`)}, ` +
+                `fillcolor=${q(fill(r.type))}${onPath ? ", color=\"#dc2626\", penwidth=2" : ""}];`);
+            if (kids.length > 0) emit(kids, indent);
+        }
+    };
+    emit(model.roots, "  ");
+
+    // Edges between drawn nodes, dependency -> dependent, without the ones implied by a longer route.
+    const deps = new Map<string, Set<string>>();
+    for (const r of model.resources) {
+        const to = nodeOf.get(r.urn);
+        if (!to) continue;
+        for (const d of model.waitsFor.get(r.urn) ?? []) {
+            if (rg.includes(d)) continue;
+            const from = nodeOf.get(d);
+            if (!from || from === to) continue;
+            if (!deps.has(to)) deps.set(to, new Set());
+            deps.get(to)!.add(from);
+        }
+    }
+    const reach = new Map<string, Set<string>>();
+    const reachable = (id: string): Set<string> => {
+        let s = reach.get(id);
+        if (s) return s;
+        s = new Set();
+        reach.set(id, s);
+        for (const d of deps.get(id) ?? []) {
+            s.add(d);
+            reachable(d).forEach(x => s!.add(x));
+        }
+        return s;
+    };
+    const criticalEdges = new Set<string>();
+    const path = est?.criticalPath ?? [];
+    for (let i = 1; i < path.length; i++) {
+        const a = nodeOf.get(path[i - 1].urn), b = nodeOf.get(path[i].urn);
+        if (a && b) criticalEdges.add(`${a}->${b}`);
+    }
+    for (const [to, froms] of deps) {
+        for (const from of froms) {
+            const implied = [...froms].some(o => o !== from && reachable(o).has(from));
+            const key = `${from}->${to}`;
+            if (implied && !criticalEdges.has(key)) continue;
+            lines.push(`  ${from} -> ${to}${criticalEdges.has(key) ? " [color=\"#dc2626\", penwidth=2]" : ""};`);
+        }
+    }
+    if (rg.length > 0) {
+        lines.push(`  legend [shape=note, fillcolor="#ffffff", fontsize=9, label=${q(
+            "Arrows: dependency -> dependent (implied ones omitted).\n" +
+            "Every resource waits for the resource group (not drawn).\n" +
+            "Red: the critical path of `pulumi up`; ~time: typical create time.")}];`);
+    }
+    lines.push("}");
+    return lines.join("\n") + "\n";
+}
+
+/** DOT to SVG with Graphviz compiled to WebAssembly (no native binary, no network). */
+export async function renderSvg(dot: string): Promise<string> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Graphviz } = require("@hpcc-js/wasm-graphviz") as typeof import("@hpcc-js/wasm-graphviz");
+    const graphviz = await Graphviz.load();
+    return graphviz.dot(dot, "svg");
+}

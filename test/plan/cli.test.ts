@@ -1,0 +1,50 @@
+// `npm run plan` as a command: exit codes 0 (clean), 1 (mandatory violation), 2 (invalid config naming the key).
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+const root = path.resolve(__dirname, "..", "..");
+const fixtures = path.join(__dirname, "fixtures");
+
+function planCli(args: string[]): { status: number | null; stdout: string; stderr: string; out: string } {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "plan-cli-"));
+    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/plan.ts", "--out", out, ...args], {
+        cwd: root, encoding: "utf8", timeout: 60000,
+        // No network needed: make any attempt fail fast instead of hanging.
+        env: { ...process.env, HTTP_PROXY: "http://127.0.0.1:9", HTTPS_PROXY: "http://127.0.0.1:9", NO_PROXY: "" },
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, out };
+}
+
+describe("npm run plan (command line)", function () {
+    it("exits 0 for the dev stack and writes plan.json and the diagram", () => {
+        const r = planCli([]);
+        assert.strictEqual(r.status, 0, r.stderr + r.stdout);
+        assert.match(r.stdout, /^Plan: stack dev \(Pulumi\.dev\.yaml\)/);
+        assert.match(r.stdout, /Result: OK/);
+        assert.ok(fs.existsSync(path.join(r.out, "plan.json")) && fs.existsSync(path.join(r.out, "architecture.svg")));
+    });
+
+    it("exits 2 for a stack file with an invalid value and names the key", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-stack-"));
+        const file = path.join(dir, "Pulumi.broken.yaml");
+        const dev = fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8");
+        fs.writeFileSync(file, dev.replace(/(config:\n)/, "$1  cyclecloud-slurm-entra:bastionSku: Basic\n"));
+        const r = planCli(["--stack-file", file]);
+        assert.strictEqual(r.status, 2, r.stderr + r.stdout);
+        assert.match(r.stderr, /Invalid stack configuration in .*Pulumi\.broken\.yaml \(stack broken\)/);
+        assert.match(r.stderr, /- bastionSku: must be Standard or Premium/);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+        assert.ok(!fs.existsSync(path.join(r.out, "plan.json")), "nothing planned");
+    });
+
+    it("exits 1 for a program with a mandatory policy violation", () => {
+        const r = planCli(["--stack-file", path.join(fixtures, "Pulumi.fixture.yaml"), "--program", path.join(fixtures, "open-bastion.ts")]);
+        assert.strictEqual(r.status, 1, r.stderr + r.stdout);
+        assert.match(r.stdout, /FAIL {2}bastion-native-client-tunneling \(mandatory\)/);
+        assert.match(r.stdout, /bastion-without-tunneling \(network:BastionHost\)/);
+        assert.match(r.stdout, /Result: FAIL/);
+    });
+});
