@@ -13,6 +13,12 @@ export const PROJECT = "cyclecloud-slurm-entra";
 export const SLURM_UID = 11100;
 export const MUNGE_UID = 11101;
 
+/**
+ * Without entraGroupName every user gets 4 role assignments. Azure caps role assignments per subscription
+ * (4,000, lately 5,000, for everything in it), so larger teams must be granted through groups.
+ */
+export const MAX_USERS_WITHOUT_GROUP = 500;
+
 /** The tag that marks a VM as a Slurm login node; the policy pack keys on it. */
 export const LOGIN_ROLE_TAG = { key: "slurm-node-role", value: "login" } as const;
 
@@ -433,6 +439,11 @@ function crossChecks(raw: RawSettings, problems: string[]): void {
     }
     if (raw.entraGroupName && raw.users.length === 0) {
         problems.push("entraGroupName: a group is created for the configured users, but users is empty");
+    }
+    if (!raw.entraGroupName && raw.users.length > MAX_USERS_WITHOUT_GROUP) {
+        problems.push(`users: ${raw.users.length} users would get ${4 * raw.users.length} role assignments (4 each), ` +
+            `too many for one subscription's role-assignment limit (4,000-5,000, shared with everything in it); ` +
+            `set entraGroupName so the roles go to two Entra groups, or list at most ${MAX_USERS_WITHOUT_GROUP} users`);
     }
 }
 

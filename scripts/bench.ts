@@ -1,6 +1,7 @@
-// npm run bench [-- --runs N --sizes dev,10,100,1000]
-// Wall time and peak memory of `npm run plan` for the dev stack and for generated stacks with 10, 100 and
-// 1000 users: each run is a fresh child process (module loading included, as a user sees it), median of N.
+// npm run bench [-- --runs N --sizes dev,10,100,400,1000g]
+// Wall time and peak memory of `npm run plan` for the dev stack and for generated stacks of 10, 100 and 400
+// users (per-user roles) and 1000 users (roles through Entra groups, which the config requires above 500 users):
+// each run is a fresh child process (module loading included, as a user sees it), median of N.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -11,9 +12,13 @@ import { ed25519KeyPair } from "./plan/secrets";
 
 const root = path.resolve(__dirname, "..");
 
-/** Pulumi.dev.yaml with `users` replaced by n generated users (valid ed25519 keys, unique names and UIDs). */
-export function generatedStack(n: number): string {
+/**
+ * Pulumi.dev.yaml with `users` replaced by n generated users (valid ed25519 keys, unique names and UIDs).
+ * With `groups`, roles go to Entra groups (entraGroupName), as the config requires above 500 users.
+ */
+export function generatedStack(n: number, groups = false): string {
     const doc = YAML.parse(fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8"));
+    if (groups) doc.config["cyclecloud-slurm-entra:entraGroupName"] = "hpc-bench-users";
     doc.config["cyclecloud-slurm-entra:users"] = Array.from({ length: n }, (_, i) => ({
         name: `user${String(i + 1).padStart(4, "0")}`,
         uid: 30001 + i,
@@ -47,7 +52,7 @@ function runOnce(stackFile: string, outDir: string, usageFile: string): { second
 async function main(): Promise<void> {
     const o = new Command().name("npm run bench --")
         .option("--runs <n>", "runs per size (median)", "5")
-        .option("--sizes <list>", "dev and/or user counts", "dev,10,100,1000")
+        .option("--sizes <list>", "dev and/or user counts; a g suffix grants through Entra groups", "dev,10,100,400,1000g")
         .parse(process.argv).opts<{ runs: string; sizes: string }>();
     const runs = Math.max(1, Number(o.runs));
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-bench-"));
@@ -56,9 +61,11 @@ async function main(): Promise<void> {
         let file = path.join(root, "Pulumi.dev.yaml");
         if (size !== "dev") {
             file = path.join(tmp, `Pulumi.bench-${size}.yaml`);
-            fs.writeFileSync(file, generatedStack(Number(size)));
+            fs.writeFileSync(file, generatedStack(parseInt(size, 10), size.endsWith("g")));
         }
-        const row: Row = { size: size === "dev" ? "dev stack (2 users)" : `${size} users`, resources: 0, wall: [], rss: [] };
+        const label = size === "dev" ? "dev stack (2 users)"
+            : size.endsWith("g") ? `${parseInt(size, 10)} users, roles to groups` : `${size} users`;
+        const row: Row = { size: label, resources: 0, wall: [], rss: [] };
         for (let i = 0; i < runs; i++) {
             const r = runOnce(file, path.join(tmp, `out-${size}`), path.join(tmp, `usage-${size}.json`));
             row.wall.push(r.seconds);

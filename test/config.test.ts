@@ -80,6 +80,14 @@ describe("config validation", () => {
         });
     }
 
+    it("asks for entraGroupName when per-user role assignments would crowd the subscription's limit", () => {
+        const many = Array.from({ length: 501 }, (_, i) => ({ ...alice(), name: `u${i}`, uid: 30000 + i }));
+        const problems = problemsOf({ ...devInput(), users: many });
+        assert.ok(problems.some(p => /^users: 501 users would get 2004 role assignments .* set entraGroupName/.test(p)), problems.join("\n"));
+        const s = parseSettings({ ...devInput(), users: many, entraGroupName: "hpc-users" }, "dev");
+        assert.strictEqual(s.users.length, 501);
+    });
+
     it("reports every problem at once", () => {
         const problems = problemsOf({ ...devInput(), nfsQuotaGiB: "10", slurmVersion: "latest", bastionSku: "Basic" });
         assert.deepStrictEqual(problems.map(p => p.split(":")[0]).sort(), ["bastionSku", "nfsQuotaGiB", "slurmVersion"]);
