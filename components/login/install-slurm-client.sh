@@ -6,6 +6,8 @@
 set -euo pipefail
 
 slurm_version="${1:?usage: install-slurm-client SLURM_VERSION}"
+# The NFS mount point; overridable only so the contract tests can run this script unmodified.
+shared="${SLURM_CLIENT_SHARED_DIR:-/shared}"
 
 # Slurm's packages on packages.microsoft.com need libraries from EPEL and PowerTools (as on CycleCloud nodes).
 if ! rpm -q epel-release >/dev/null 2>&1; then
@@ -25,14 +27,14 @@ if [ "$installed" != "$slurm_version" ]; then
     exit 1
 fi
 
-mkdir -p /shared
-if ! mountpoint -q /shared; then
-    mount /shared
+mkdir -p "$shared"
+if ! mountpoint -q "$shared"; then
+    mount "$shared"
 fi
-mkdir -p /shared/home
-chmod 0755 /shared/home
+mkdir -p "$shared/home"
+chmod 0755 "$shared/home"
 # Homes of users created on this node (Entra ID sign-ins included) go to the NFS share.
-useradd -D -b /shared/home
+useradd -D -b "$shared/home"
 
 if command -v getenforce >/dev/null 2>&1 && [ "$(getenforce)" != "Disabled" ]; then
     setsebool -P use_nfs_home_dirs on
