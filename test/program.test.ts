@@ -323,7 +323,8 @@ describe("cloud-init content", () => {
         assert.match(byPath["/etc/systemd/system/slurm-sync.service"].content, /EnvironmentFile=\/etc\/default\/slurm-sync/);
         const installer = byPath["/usr/local/sbin/install-slurm-client"].content as string;
         assert.match(installer, /"slurm-\$\{slurm_version\}\*"/);
-        assert.match(installer, /useradd -D -b \/shared\/home/);
+        assert.match(installer, /^shared="\$\{SLURM_CLIENT_SHARED_DIR:-\/shared\}"$/m);
+        assert.match(installer, /useradd -D -b "\$shared\/home"/);
         assert.match(installer, /setsebool -P use_nfs_home_dirs on/);
         assert.match(installer, /systemctl enable --now slurm-sync\.timer/);
         assert.match(installer, /\bmunge nfs-utils\b/);
