@@ -47,6 +47,19 @@ function rule(name: string, priority: number, direction: "Inbound" | "Outbound",
     };
 }
 
+/** A Standard, static, regional IPv4 public IP: what both Bastion and the NAT gateway require. */
+function standardStaticIp(name: string, publicIpAddressName: string,
+    common: { resourceGroupName: pulumi.Input<string>; location: string; tags: Record<string, string> },
+    parent: pulumi.Resource): network.PublicIPAddress {
+    return new network.PublicIPAddress(name, {
+        ...common,
+        publicIpAddressName,
+        sku: { name: "Standard", tier: "Regional" },
+        publicIPAllocationMethod: "Static",
+        publicIPAddressVersion: "IPv4",
+    }, { parent });
+}
+
 export class Network extends pulumi.ComponentResource {
     public readonly vnet: network.VirtualNetwork;
     public readonly bastionSubnet: network.Subnet;
@@ -87,13 +100,7 @@ export class Network extends pulumi.ComponentResource {
 
         // New VNets get no default outbound access (retired 2025-09-30), and the login node and CycleCloud
         // need packages.microsoft.com, Entra ID and the CycleCloud locker: one NAT gateway serves them all.
-        const natIp = new network.PublicIPAddress(`${name}-nat-ip`, {
-            ...common,
-            publicIpAddressName: `pip-${namePrefix}-nat`,
-            sku: { name: "Standard", tier: "Regional" },
-            publicIPAllocationMethod: "Static",
-            publicIPAddressVersion: "IPv4",
-        }, parent);
+        const natIp = standardStaticIp(`${name}-nat-ip`, `pip-${namePrefix}-nat`, common, this);
         this.natGateway = new network.NatGateway(`${name}-nat`, {
             ...common,
             natGatewayName: `ng-${namePrefix}`,
@@ -128,13 +135,7 @@ export class Network extends pulumi.ComponentResource {
         this.loginSubnet = privateSubnet("login-subnet", "login", settings.network.loginSubnet, this.cyclecloudSubnet);
         this.computeSubnet = privateSubnet("compute-subnet", "compute", settings.network.computeSubnet, this.loginSubnet);
 
-        const bastionIp = new network.PublicIPAddress(`${name}-bastion-ip`, {
-            ...common,
-            publicIpAddressName: `pip-${namePrefix}-bastion`,
-            sku: { name: "Standard", tier: "Regional" },
-            publicIPAllocationMethod: "Static",
-            publicIPAddressVersion: "IPv4",
-        }, parent);
+        const bastionIp = standardStaticIp(`${name}-bastion-ip`, `pip-${namePrefix}-bastion`, common, this);
         this.bastion = new network.BastionHost(`${name}-bastion`, {
             ...common,
             bastionHostName: `bas-${namePrefix}`,

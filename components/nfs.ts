@@ -3,9 +3,9 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as network from "@pulumi/azure-native/network";
-import * as privatedns from "@pulumi/azure-native/privatedns";
 import * as storage from "@pulumi/azure-native/storage";
 import { Settings } from "./config";
+import { privateEndpointDns } from "./privateDns";
 
 /** Required by Azure Files NFS (vers=4,minorversion=1,sec=sys) plus Microsoft's recommended extras. */
 export const NFS_MOUNT_OPTIONS = "vers=4,minorversion=1,sec=sys,nconnect=4,rsize=1048576,wsize=1048576,hard,noresvport,actimeo=30";
@@ -96,27 +96,14 @@ export class SharedStorage extends pulumi.ComponentResource {
             }],
         }, parent);
 
-        const zone = new privatedns.PrivateZone(`${name}-dns-zone`, {
+        privateEndpointDns(name, {
             resourceGroupName,
-            privateZoneName: FILE_PRIVATE_DNS_ZONE,
-            location: "global",
-            tags: settings.tags,
-        }, parent);
-        new privatedns.VirtualNetworkLink(`${name}-dns-link`, {
-            resourceGroupName,
-            privateZoneName: zone.name,
-            virtualNetworkLinkName: "vnet-link",
-            location: "global",
-            registrationEnabled: false,
-            virtualNetwork: { id: args.vnetId },
-            tags: settings.tags,
-        }, parent);
-        new network.PrivateDnsZoneGroup(`${name}-pe-dns`, {
-            resourceGroupName,
+            zoneName: FILE_PRIVATE_DNS_ZONE,
+            vnetId: args.vnetId,
             privateEndpointName: this.privateEndpoint.name,
-            privateDnsZoneGroupName: "default",
-            privateDnsZoneConfigs: [{ name: "file", privateDnsZoneId: zone.id }],
-        }, parent);
+            groupId: "file",
+            tags: settings.tags,
+        }, this);
 
         this.host = pulumi.interpolate`${this.account.name}.file.core.windows.net`;
         this.exportPath = pulumi.interpolate`/${this.account.name}/${this.share.name}`;

@@ -8,11 +8,11 @@ import * as authorization from "@pulumi/azure-native/authorization";
 import * as compute from "@pulumi/azure-native/compute";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import * as network from "@pulumi/azure-native/network";
-import * as privatedns from "@pulumi/azure-native/privatedns";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import * as command from "@pulumi/command";
 import { ImageUrn, Secrets, Settings } from "../config";
+import { privateEndpointDns } from "../privateDns";
 import { outputLine, serverConnection, SshIdentity } from "./connection";
 import { readScript, scriptCommand, scriptStdin } from "./scripts";
 
@@ -175,27 +175,14 @@ export class CycleCloudServer extends pulumi.ComponentResource {
             subnet: { id: args.subnetId },
             privateLinkServiceConnections: [{ name: "blob", privateLinkServiceId: this.locker.id, groupIds: ["blob"] }],
         }, parent);
-        const zone = new privatedns.PrivateZone(`${name}-blob-dns-zone`, {
+        const { link, zoneGroup } = privateEndpointDns(`${name}-blob`, {
             resourceGroupName,
-            privateZoneName: BLOB_PRIVATE_DNS_ZONE,
-            location: "global",
-            tags: settings.tags,
-        }, parent);
-        const link = new privatedns.VirtualNetworkLink(`${name}-blob-dns-link`, {
-            resourceGroupName,
-            privateZoneName: zone.name,
-            virtualNetworkLinkName: "vnet-link",
-            location: "global",
-            registrationEnabled: false,
-            virtualNetwork: { id: args.vnetId },
-            tags: settings.tags,
-        }, parent);
-        const zoneGroup = new network.PrivateDnsZoneGroup(`${name}-locker-pe-dns`, {
-            resourceGroupName,
+            zoneName: BLOB_PRIVATE_DNS_ZONE,
+            vnetId: args.vnetId,
             privateEndpointName: pe.name,
-            privateDnsZoneGroupName: "default",
-            privateDnsZoneConfigs: [{ name: "blob", privateDnsZoneId: zone.id }],
-        }, parent);
+            groupId: "blob",
+            tags: settings.tags,
+        }, this);
         this.lockerIdentity = new managedidentity.UserAssignedIdentity(`${name}-locker-identity`, {
             ...common,
             resourceName: `id-${namePrefix}-locker`,

@@ -107,7 +107,7 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
         it("initialisation waits for the VM, the locker's DNS and every role assignment", () => {
             const deps = new Set(cmd(dev, "cyclecloud-init").dependencies);
             assert.ok(deps.has(byName(dev, T.vm, "cyclecloud-vm").urn));
-            assert.ok(deps.has(byName(dev, "azure-native:network:PrivateDnsZoneGroup", "cyclecloud-locker-pe-dns").urn));
+            assert.ok(deps.has(byName(dev, "azure-native:network:PrivateDnsZoneGroup", "cyclecloud-blob-pe-dns").urn));
             for (const ra of dev.resources.filter(x => x.type === T.ra && x.name.startsWith("cyclecloud-"))) {
                 assert.ok(deps.has(ra.urn), `init does not wait for ${ra.name}`);
             }
@@ -272,7 +272,7 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             assert.deepStrictEqual(pe.privateLinkServiceConnections[0].groupIds, ["blob"]);
             assert.strictEqual(byName(dev, "azure-native:privatedns:PrivateZone", "cyclecloud-blob-dns-zone").inputs.privateZoneName,
                 "privatelink.blob.core.windows.net");
-            const group = byName(dev, "azure-native:network:PrivateDnsZoneGroup", "cyclecloud-locker-pe-dns").inputs as Props;
+            const group = byName(dev, "azure-native:network:PrivateDnsZoneGroup", "cyclecloud-blob-pe-dns").inputs as Props;
             assert.strictEqual(group.privateDnsZoneConfigs.length, 1);
         });
 
