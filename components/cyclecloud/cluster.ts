@@ -6,6 +6,8 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ClusterUser, Settings } from "../config";
+
+type ClusterSettings = Settings["cluster"];
 import { seedInvocation } from "../slurm/seed";
 import { outputLine, schedulerConnection, serverConnection } from "./connection";
 import { scriptCommand, scriptStdin } from "./scripts";
@@ -14,16 +16,11 @@ import { CycleCloudServer } from "./server";
 /** The CycleCloud account the init script creates; the template's `Credentials` parameter names it. */
 export const CYCLECLOUD_ACCOUNT = "azure";
 
-export interface ClusterParametersInput {
+/** The cluster's config section (machine types, node counts, image) plus what the other components decide. */
+export interface ClusterParametersInput extends ClusterSettings {
     region: string;
     /** The compute subnet's ARM ID. */
     computeSubnetId: string;
-    schedulerVmSize: string;
-    hpcVmSize: string;
-    htcVmSize: string;
-    maxHpcNodes: number;
-    maxHtcNodes: number;
-    nodeImage: string;
     slurmVersion: string;
     nfsAddress: string;
     nfsExportPath: string;
