@@ -259,7 +259,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     const monitor = new RecordingMonitor(new SimulatedAzure());
     setMockOptions(monitor, project, opts.stack, false);
     // As setMocks() does: without secret support every secret would be serialised as plain text.
-    (runtimeState as unknown as { getStore(): { supportsSecrets: boolean; supportsResourceReferences: boolean } })
+    (runtimeState as unknown as { getStore(): { supportsSecrets: boolean } })
         .getStore().supportsSecrets = true;
     pulumi.runtime.setAllConfig(toConfigStrings(project, opts.config),
         (opts.secretKeys ?? []).map(k => (k.includes(":") ? k : `${project}:${k}`)));

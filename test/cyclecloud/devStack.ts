@@ -4,12 +4,9 @@
 import * as crypto from "crypto";
 import * as path from "path";
 import * as sshpk from "sshpk";
-import * as pulumiState from "@pulumi/pulumi/runtime/state";
 import { PROJECT } from "../../components/config";
 import { readStackFile, simulate, SimResource, SimResult } from "../../scripts/simulate";
 
-// Exported by the runtime but not declared in its typings.
-const getStore = (pulumiState as unknown as { getStore(): { supportsSecrets: boolean } }).getStore;
 
 export const DEV_STACK_FILE = path.join(__dirname, "..", "..", "Pulumi.dev.yaml");
 export const NS = `${PROJECT}:`;
@@ -43,12 +40,7 @@ export function devStackWithSecrets(overrides: Record<string, unknown> = {}): { 
 
 export async function simulateDev(overrides: Record<string, unknown> = {}): Promise<SimResult & { privateKey: string }> {
     const { config, secretKeys, privateKey } = devStackWithSecrets(overrides);
-    const pending = simulate({ stack: "dev", config, secretKeys });
-    // simulate() sets the engine up with setMockOptions, which leaves "secrets" unsupported, so every secret
-    // would be serialised as plain text and redactedInputs could prove nothing. The program has been loaded
-    // synchronously by now and no input is serialised yet: turn secret support on, as setMocks() does.
-    getStore().supportsSecrets = true;
-    const result = await pending;
+    const result = await simulate({ stack: "dev", config, secretKeys });
     return { ...result, privateKey };
 }
 
