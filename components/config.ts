@@ -681,16 +681,14 @@ export function loadSettings(): Settings {
             : typeof input.loginAdminSshPublicKey === "string" ? input.loginAdminSshPublicKey : undefined;
         problems.push(...secretProblems(rawSecretValues(), pubKey, input.sshProxyHost !== undefined));
     }
-    if (problems.length > 0) {
-        try {
-            parseSettings(input, pulumi.getStack());
-        } catch (e) {
-            if (e instanceof ConfigError) throw new ConfigError([...problems, ...e.problems]);
-            throw e;
-        }
-        throw new ConfigError(problems);
+    try {
+        const settings = parseSettings(input, pulumi.getStack());
+        if (problems.length === 0) return settings;
+    } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        problems.push(...e.problems);
     }
-    return parseSettings(input, pulumi.getStack());
+    throw new ConfigError(problems);
 }
 
 /** Keys set in this project's namespace that the program does not read: almost always a typo. */
