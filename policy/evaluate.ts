@@ -209,6 +209,8 @@ export function evaluatePolicies(
 ): PolicyViolation[] {
     const resolved = resolvePolicyConfig(config, policyList);
     const violations: PolicyViolation[] = [];
+    // The stack view is the same for every stack policy: build it once.
+    let stackView: PolicyResource[] | undefined;
 
     const run = (policy: Policy, level: EnforcementLevel, urn: string | undefined, body: (report: ReportViolation) => unknown) => {
         const report: ReportViolation = (message: string, violationUrn?: string) =>
@@ -274,8 +276,9 @@ export function evaluatePolicies(
             if (fastType && !resources.some(r => r.type === fastType)) {
                 continue;
             }
+            stackView ??= toPolicyResources(resources);
             const args: StackValidationArgs = {
-                resources: toPolicyResources(resources),
+                resources: stackView,
                 stackTags: new Map(),
                 getConfig: <T extends object>() => ({ ...properties }) as T,
                 notApplicable,
