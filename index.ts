@@ -44,6 +44,8 @@ const cyclecloud = new CycleCloudServer("cyclecloud", {
     subnetId: net.cyclecloudSubnet.id,
     computeSubnetId: net.computeSubnet.id,
     vnetId: net.vnet.id,
+    // In tunnel mode every remote Command goes through Bastion: it must exist first and go last.
+    accessPath: settings.remote.mode === "bastionTunnel" ? [net.bastion] : [],
 });
 
 const login = new LoginNode("login", {
@@ -54,6 +56,8 @@ const login = new LoginNode("login", {
     nfsHost: shared.host,
     nfsExportPath: shared.exportPath,
     nfsMountOptions: shared.mountOptions,
+    // The first boot mounts /shared: the share, its private endpoint and the endpoint's DNS zone group come first.
+    sharedStorage: [shared],
 }, { dependsOn: cyclecloud.terms ? [cyclecloud.terms] : [] });
 
 const slurm = new SlurmCluster("slurm", {

@@ -94,7 +94,7 @@ class Sandbox {
      */
     async run(script: ScriptName, args: string[], env: Record<string, string> = {}, overrides: Record<string, string> = {},
         withLib = true): Promise<Run> {
-        const preamble = {
+        const preamble: Record<string, string> = {
             ...env,
             FAKE_STATE: this.state,
             CC_DATA_DIR: this.data,
