@@ -297,7 +297,7 @@ const rawSchema = z.object({
     }).default(DEFAULTS.nfsShareName),
     loginVmSize: vmSize.default(DEFAULTS.loginVmSize),
     loginImage: z.string().refine(s => s in LOGIN_IMAGE_PRESETS || imageUrn.safeParse(s).success, {
-        message: `must be a preset (${Object.keys(LOGIN_IMAGE_PRESETS).join(", ")}) or an image URN with four parts, publisher:offer:sku:version`,
+        message: `must be an image URN with four parts, publisher:offer:sku:version, or a preset (${Object.keys(LOGIN_IMAGE_PRESETS).join(", ")})`,
     }).default(DEFAULTS.loginImage),
     loginImagePlan: boolFromString.optional(),
     loginAdminUsername: linuxName.refine(s => !["root", "admin", "administrator", "slurm", "munge"].includes(s), {

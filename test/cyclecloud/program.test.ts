@@ -473,7 +473,7 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             assert.strictEqual((byName(rhel, T.vm, "login-vm").inputs as Props).plan, undefined);
             const s = parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, loginImage: "RedHat:RHEL:8-lvm-gen2:latest", loginImagePlan: "false" }, "t");
             assert.ok(!marketplaceTermUrns(s).some(u => u.startsWith("RedHat:")), "terms for an image without a plan");
-            assert.match(String(problems({ loginImage: "centos-7" })), /loginImage: must be a preset \(almalinux-hpc-8, rocky-8\) or an image URN/);
+            assert.match(String(problems({ loginImage: "centos-7" })), /loginImage: must be an image URN with four parts, publisher:offer:sku:version, or a preset \(almalinux-hpc-8, rocky-8\)/);
         });
     });
 
