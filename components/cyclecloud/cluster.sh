@@ -59,7 +59,15 @@ scheduler_ready() {
     while read -r name status ip; do
         [[ $name == scheduler ]] || continue
         if [[ $status == Failed ]]; then
-            die "the scheduler node failed to start; see the cluster's event log in CycleCloud"
+            # Right after deployment the usual cause is Azure not honouring CycleCloud's new role
+            # assignments yet: CycleCloud's `retry` re-runs the failed operations, a bounded number of times.
+            if (( node_retries < ${CC_NODE_RETRIES:-3} )); then
+                node_retries=$((node_retries + 1))
+                log "the scheduler node failed (Azure may not honour CycleCloud's new role assignments yet): cyclecloud retry $cluster ($node_retries of ${CC_NODE_RETRIES:-3})"
+                cyclecloud retry "$cluster" >/dev/null || true
+                return 1
+            fi
+            die "the scheduler node failed to start (retried ${CC_NODE_RETRIES:-3} times); see the cluster's event log in CycleCloud"
         fi
         if [[ $status == Ready && $ip != - ]]; then
             scheduler_ip=$ip
@@ -187,6 +195,7 @@ delete() {
 
 cluster=""
 scheduler_ip=""
+node_retries=0
 action=${1:-}
 shift || true
 case $action in

@@ -420,13 +420,19 @@ describe("contract tests of our CycleCloud scripts (stand-in cyclecloud/cycle_se
             assert.ok(r.seconds < 8, `took ${r.seconds}s`);
         });
 
-        it("fails fast when the scheduler node fails", async () => {
+        it("asks CycleCloud to retry a failed scheduler (role assignments propagating), then fails after a bound", async () => {
             const sb = new Sandbox();
             sb.set("sched_failed");
             const r = await apply(sb, PARAMS, { CC_WAIT_TIMEOUT: "20" });
             assert.notStrictEqual(r.status, 0);
-            assert.match(r.stderr, /the scheduler node failed to start/);
+            assert.strictEqual(r.calls.filter(c => c === "cyclecloud retry slurm-dev").length, 3);
+            assert.match(r.stderr, /the scheduler node failed to start \(retried 3 times\)/);
             assert.ok(r.seconds < 8, `took ${r.seconds}s`);
+            const recovers = new Sandbox();
+            recovers.set("sched_failed", "1");
+            const ok = await apply(recovers);
+            assert.strictEqual(ok.status, 0, ok.stderr);
+            assert.match(ok.stdout, /the scheduler node failed \(Azure may not honour CycleCloud's new role assignments yet\): cyclecloud retry slurm-dev \(1 of 3\)/);
         });
 
         it("fails when create_cluster fails, and reports no scheduler", async () => {
