@@ -169,7 +169,7 @@ JSON
 fi
 
 # 5. The locker must exist before a cluster can start.
-wait_until "locker $LOCKER to be created" 900 locker_ready
+wait_until "locker $LOCKER to be created (it needs the new Storage Blob Data Contributor assignment, which can take minutes to take effect)" 900 locker_ready
 log "locker $LOCKER: created"
 
 # 6. For pinning by the next Commands.
