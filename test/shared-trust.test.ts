@@ -55,6 +55,17 @@ function snapshot(dir: string): Record<string, string> {
     return out;
 }
 
+/** Staging directories the scripts create (in /run, or the temp dir without /run) and must remove. */
+function stagingDirs(): string[] {
+    const found: string[] = [];
+    for (const d of ["/run", os.tmpdir()]) {
+        try {
+            for (const e of fs.readdirSync(d)) if (/^(slurm-sync|seed-shared)\.[A-Za-z0-9]{6}$/.test(e)) found.push(path.join(d, e));
+        } catch { /* no such dir */ }
+    }
+    return found.sort();
+}
+
 /** A file owned by root:root with this mode and content. */
 function put(file: string, content: string | Buffer, mode = 0o644): void {
     fs.writeFileSync(file, content, { mode });
@@ -71,6 +82,7 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
         const seededKey = crypto.randomBytes(1024);
         const oldKey = crypto.randomBytes(1024);
         const outputs: Buffer[] = [];
+        let staging: string[] = [];
 
         before(function () {
             requirePrereqs(this, "sync trust checks", { root: true, commands: ["munge", "unmunge", "flock", "setpriv", "timeout", "sha256sum"] });
@@ -96,10 +108,12 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
             fs.chmodSync(login, 0o755);
             runOk(["chown", "munge:", keyDir]);
             writeKey(keyFile, oldKey, "munge");
+            staging = stagingDirs();
         });
 
         afterEach(function () {
             if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+            assert.deepStrictEqual(stagingDirs(), staging, "the sync left a staging directory (key copies) behind");
         });
 
         after(function () {
@@ -120,13 +134,13 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
         const assertRefused = (what: string, where: string, reason: RegExp) => {
             const before = snapshot(login);
             const r = sync();
-            assert.notStrictEqual(r.status, 0, `${what}: the sync must refuse\n${r.text}`);
-            const err = r.stderr.toString();
-            assert.ok(err.includes(where), `${what}: stderr must name ${where}\n${r.text}`);
-            assert.match(err, reason, `${what}: stderr must say why\n${r.text}`);
             assert.doesNotMatch(r.stdout.toString(), /restart-attempted|installed/, `${what}: nothing may be installed\n${r.text}`);
             assert.deepStrictEqual(snapshot(login), before, `${what}: the login node's files changed`);
             assert.ok(fs.readFileSync(keyFile).equals(oldKey), `${what}: the installed key changed`);
+            assert.strictEqual(r.status, 4, `${what}: the sync must refuse (exit 4)\n${r.text}`);
+            const err = r.stderr.toString();
+            assert.ok(err.includes(where), `${what}: stderr must name ${where}\n${r.text}`);
+            assert.match(err, reason, `${what}: stderr must say why\n${r.text}`);
         };
 
         it("control: a clean seeded tree is installed (key munge 0400, included files root 0644), only the included files", function () {
@@ -257,7 +271,7 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
             fs.rmSync(path.join(src, "munge.key"));
             fs.symlinkSync("/etc/shadow", path.join(src, "munge.key"));
             const r = sync("--check");
-            assert.notStrictEqual(r.status, 0, r.text);
+            assert.strictEqual(r.status, 4, r.text);
             assert.match(r.stderr.toString(), /munge\.key.*symbolic link/);
         });
     });
@@ -267,6 +281,7 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
         let sched = "", src = "", shared = "";
         const key = crypto.randomBytes(1024);
         const outputs: Buffer[] = [];
+        let staging: string[] = [];
 
         before(function () {
             requirePrereqs(this, "seed trust checks", { root: true, commands: ["sha256sum", "stat"] });
@@ -284,10 +299,12 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
             put(path.join(src, "slurm.conf"), SLURM_CONF);
             put(path.join(src, "azure.conf"), "PartitionName=hpc Nodes=compute Default=YES\n");
             put(path.join(src, "site_specific.conf"), "# site\n");
+            staging = stagingDirs();
         });
 
         afterEach(function () {
             if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+            assert.deepStrictEqual(stagingDirs(), staging, "the seed left a staging directory (key copies) behind");
         });
 
         after(function () {

@@ -194,7 +194,8 @@ stage_sources() {
         fi
     done
 
-    STAGE=$(mktemp -d -t slurm-sync.XXXXXX)
+    # Staged copies (the key among them) live in a 0700 directory on tmpfs (/run) when there is one.
+    STAGE=$(mktemp -d -p /run slurm-sync.XXXXXX 2>/dev/null || mktemp -d -t slurm-sync.XXXXXX)
     stage munge.key "$KEY_MIN" "$KEY_MAX" private
     stage slurm.conf 1 "$CONF_MAX"
     local -a queue=(slurm.conf) files=()

@@ -168,7 +168,8 @@ main() {
     for f in munge.key slurm.conf; do
         [[ -e $SRC_DIR/$f || -L $SRC_DIR/$f ]] || die "required file $SRC_DIR/$f is missing; nothing was written to $shared_root"
     done
-    STAGE=$(mktemp -d -t seed-shared.XXXXXX)
+    # Staged copies (the key among them) live in a 0700 directory on tmpfs (/run) when there is one.
+    STAGE=$(mktemp -d -p /run seed-shared.XXXXXX 2>/dev/null || mktemp -d -t seed-shared.XXXXXX)
     stage munge.key "$key_owners" "$KEY_MIN" "$KEY_MAX"
     stage slurm.conf "$conf_owners" 1 "$CONF_MAX"
 
