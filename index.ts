@@ -58,7 +58,8 @@ const login = new LoginNode("login", {
     nfsMountOptions: shared.mountOptions,
     // The first boot mounts /shared: the share, its private endpoint and the endpoint's DNS zone group come first.
     sharedStorage: [shared],
-}, { dependsOn: cyclecloud.terms ? [cyclecloud.terms] : [] });
+    imageTerms: cyclecloud.terms ? [cyclecloud.terms] : [],
+});
 
 const slurm = new SlurmCluster("slurm", {
     settings,

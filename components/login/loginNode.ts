@@ -21,6 +21,8 @@ export interface LoginNodeArgs {
      * public endpoint, whose access is disabled). A component here stands for all its children.
      */
     sharedStorage: pulumi.Resource[];
+    /** The marketplace-terms acceptance, when the stack does it: Azure refuses a plan image before. */
+    imageTerms?: pulumi.Resource[];
 }
 
 /** The Entra ID SSH login extension; it needs the VM's system-assigned identity. */
@@ -127,7 +129,8 @@ export class LoginNode extends pulumi.ComponentResource {
             ...parent,
             // cloud-init runs once; a changed user data must not replace a node users' sessions live on.
             ignoreChanges: ["osProfile.customData"],
-            dependsOn: args.sharedStorage,
+            // The VM itself (a component's dependsOn does not reach its children).
+            dependsOn: [...args.sharedStorage, ...(args.imageTerms ?? [])],
         });
 
         this.aadExtension = new compute.VirtualMachineExtension(`${name}-aad-ssh`, {

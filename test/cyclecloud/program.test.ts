@@ -490,6 +490,8 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
                 "bash -s -- 'azurecyclecloud:azure-cyclecloud:cyclecloud8-gen2:8.9.120260630' 'almalinux:almalinux-hpc:8_10-hpc-gen2:8.10.2024101801'");
             assert.ok(byName(r, T.vm, "cyclecloud-vm").dependencies.includes(terms.urn));
             assert.ok(transitiveDeps(r, byName(r, T.vm, "login-vm")).has(terms.urn), "the login VM does not wait for the terms");
+            // On the VM itself: a component's dependsOn does not reach the resources inside it.
+            assert.ok(byName(r, T.vm, "login-vm").dependencies.includes(terms.urn), "the login VM itself does not depend on the terms");
         });
 
         it("marketplaceTermUrns adds a URN node image and one acceptance per plan", () => {
