@@ -10,7 +10,7 @@ import { renderSvg, toDot } from "./diagram";
 import { Estimate, TYPICAL_DURATIONS, NAME_RULES, UNKNOWN_TYPE, durationOf, estimate, formatSeconds } from "./estimate";
 import { PlanModel, buildModel, displayType, unwrapSecrets } from "./model";
 import { PolicyReport, evaluate } from "./policies";
-import { Leak, Scrubber, simulatedSecrets } from "./secrets";
+import { Leak, Scrubber, declaredSecretKeys, simulatedSecrets } from "./secrets";
 import { countsByType, renderTree, secretInputs, table } from "./tree";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
@@ -121,7 +121,7 @@ export async function runPlan(opts: PlanOptions = {}): Promise<PlanRun> {
     const bare = (k: string) => k.replace(/^[^:]+:/, "");
     const secretValues: Record<string, string> = {};
     for (const [k, v] of Object.entries(config)) {
-        if (secretKeys.some(s => bare(s) === bare(k))) secretValues[bare(k)] = typeof v === "string" ? v : JSON.stringify(v);
+        if (secretKeys.some(s => bare(s) === bare(k)) || declaredSecretKeys().some(d => d.key === bare(k))) secretValues[bare(k)] = typeof v === "string" ? v : JSON.stringify(v);
     }
     secureCiphertexts(file).forEach((c, i) => { secretValues[`ciphertext#${i + 1}`] = c; });
     const scrubber = new Scrubber(secretValues);
