@@ -34,7 +34,7 @@ export interface SimResource {
     dependencies: string[];
     propertyDependencies: Record<string, string[]>;
     /** Resource options worth checking in tests and plans. */
-    options: { ignoreChanges: string[]; deleteBeforeReplace: boolean; additionalSecretOutputs: string[] };
+    options: { ignoreChanges: string[]; deleteBeforeReplace: boolean; additionalSecretOutputs: string[]; retainOnDelete: boolean; protect: boolean };
 }
 
 export interface SimResult {
@@ -220,6 +220,9 @@ class RecordingMonitor extends MockMonitor {
                 ignoreChanges: req.getIgnorechangesList(),
                 deleteBeforeReplace: req.getDeletebeforereplace(),
                 additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+                // What the engine is told: a resource it must leave in Azure on delete, or refuse to delete.
+                retainOnDelete: req.getRetainondelete() === true,
+                protect: req.getProtect() === true,
             },
         };
         await super.registerResource(req, (err: any, resp: any) => {

@@ -135,6 +135,21 @@ describe("program under mocks (dev stack)", function () {
         assert.strictEqual(share.inputs.shareName, "shared");
     });
 
+    it("keeps /shared on `pulumi destroy`: the account, the share and their resource group are retained, nothing else", () => {
+        const retained = dev.resources.filter(r => r.options.retainOnDelete).map(r => `${r.type} ${r.name}`).sort();
+        assert.deepStrictEqual(retained, [
+            "azure-native:resources:ResourceGroup rg",
+            "azure-native:storage:FileShare shared-share",
+            "azure-native:storage:StorageAccount shared-account",
+        ]);
+        assert.ok(dev.resources.every(r => !r.options.protect), "protect would make destroy fail instead of leaving the data");
+    });
+
+    it("deletes /shared on destroy only when deleteSharedOnDestroy is true", async () => {
+        const r = await run({ [`${NS}deleteSharedOnDestroy`]: "true" });
+        assert.deepStrictEqual(r.resources.filter(x => x.options.retainOnDelete).map(x => x.name), []);
+    });
+
     it("reaches the share through a private endpoint with the privatelink DNS zone linked to the VNet", () => {
         const sa = one(dev, "azure-native:storage:StorageAccount", "shared-account");
         const pe = one(dev, "azure-native:network:PrivateEndpoint", "shared-pe");

@@ -151,7 +151,7 @@ describe("npm run plan (modules)", function () {
         const r = (name: string, type: string, deps: string[]): SimResource => ({
             urn: `urn:${name}`, type, name, custom: true, inputs: {}, redactedInputs: {}, outputs: {},
             dependencies: deps.map(d => `urn:${d}`), propertyDependencies: {},
-            options: { ignoreChanges: [], deleteBeforeReplace: false, additionalSecretOutputs: [] },
+            options: { ignoreChanges: [], deleteBeforeReplace: false, additionalSecretOutputs: [], retainOnDelete: false, protect: false },
         });
         const m = buildModel({ resources: [
             r("a", "azure-native:resources:ResourceGroup", []),
