@@ -5,7 +5,8 @@ import YAML from "yaml";
 import { LOGIN_ROLE_TAG, SLURM_UID, MUNGE_UID } from "../components/config";
 import { ROLE, AZURE_LINUX_VM_SIGN_IN_APP_ID } from "../components/entra";
 import { BASTION_NSG_RULES } from "../components/network";
-import { simulate, SimResource, SimResult, SIM_SUBSCRIPTION_ID } from "../scripts/simulate";
+import { HOST_KEY_FIX, parseHostKey, requireHostKey } from "../components/cyclecloud/connection";
+import { simulate, simulatedHostKey, SimResource, SimResult, SIM_SUBSCRIPTION_ID } from "../scripts/simulate";
 import { devStackWithSecrets } from "./cyclecloud/devStack";
 
 const NS = "cyclecloud-slurm-entra:";
@@ -343,5 +344,72 @@ describe("cloud-init content", () => {
         assert.match(installer, /setsebool -P use_nfs_home_dirs on/);
         assert.match(installer, /systemctl enable --now slurm-sync\.timer/);
         assert.match(installer, /\bmunge nfs-utils\b/);
+    });
+});
+
+/** Inputs with Pulumi secret envelopes unwrapped. */
+function unwrap(value: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (Array.isArray(value)) return value.map(unwrap);
+    if (value && typeof value === "object") {
+        const o = value as Record<string, unknown>;
+        if ("4dabf18193072939515e22adb298388d" in o) return unwrap(o.value);
+        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, unwrap(v)]));
+    }
+    return value;
+}
+
+describe("first contact authenticated (host keys)", () => {
+    const JUMP_KEY = simulatedHostKey("a jump host");
+    const modes: [string, Record<string, unknown>][] = [
+        ["bastion tunnel (dev)", {}],
+        ["direct", { [`${NS}bastionTunnelPort`]: undefined }],
+        ["jump host", { [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com", [`${NS}sshProxyHostKey`]: JUMP_KEY }],
+    ];
+    for (const [mode, overrides] of modes) {
+        it(`${mode}: every remote Command and every jump pins a host key from Azure or config`, async () => {
+            const r = await run(overrides);
+            const vm = one(r, "azure-native:compute:VirtualMachine", "cyclecloud-vm");
+            const serverKey = simulatedHostKey(`vm/${vm.inputs.vmName}`);
+            const schedulerKey = simulatedHostKey("scheduler/slurm-dev");
+            const commands = all(r, "command:remote:Command");
+            assert.ok(commands.length >= 4, "remote Commands missing");
+            for (const c of commands) {
+                const conn = unwrap(c.inputs.connection);
+                const toScheduler = ["slurm-scale", "slurm-seed"].includes(c.name);
+                assert.strictEqual(conn.hostKey, toScheduler ? schedulerKey : serverKey, `${c.name}: host key`);
+                if (mode === "jump host") assert.strictEqual(conn.proxy?.hostKey, JUMP_KEY, `${c.name}: jump host key`);
+                else if (toScheduler && mode.startsWith("bastion")) assert.strictEqual(conn.proxy?.hostKey, serverKey, `${c.name}: jump key`);
+                else assert.strictEqual(conn.proxy, undefined, `${c.name}: unexpected proxy`);
+            }
+        });
+    }
+
+    it("reads the CycleCloud server's key with a synchronous Run Command through ARM, and the scheduler's from the server's scan", async () => {
+        const r = await run();
+        const read = one(r, "azure-native:compute:VirtualMachineRunCommandByVirtualMachine");
+        const vm = one(r, "azure-native:compute:VirtualMachine", "cyclecloud-vm");
+        assert.strictEqual(read.inputs.vmName, vm.inputs.vmName);
+        assert.deepStrictEqual(read.inputs.source, { script: "cat /etc/ssh/ssh_host_ed25519_key.pub" });
+        assert.strictEqual(read.inputs.asyncExecution, false);
+        assert.strictEqual(read.inputs.treatFailureAsDeploymentFailure, true);
+        assert.ok(read.dependencies.includes(vm.urn));
+        const cluster = one(r, "command:remote:Command", "slurm-cluster");
+        assert.match(String(cluster.outputs.stdout), new RegExp(`^SCHEDULER_HOST_KEY=${simulatedHostKey("scheduler/slurm-dev").replace(/[+/]/g, "\\$&")}$`, "m"));
+    });
+
+    it("uses configured keys instead, and then runs no Run Command", async () => {
+        const server = simulatedHostKey("configured server"), scheduler = simulatedHostKey("configured scheduler");
+        const r = await run({ [`${NS}cyclecloudHostKey`]: server, [`${NS}schedulerHostKey`]: scheduler });
+        assert.strictEqual(all(r, "azure-native:compute:VirtualMachineRunCommandByVirtualMachine").length, 0);
+        assert.strictEqual(unwrap(one(r, "command:remote:Command", "cyclecloud-init").inputs.connection).hostKey, server);
+        assert.strictEqual(unwrap(one(r, "command:remote:Command", "slurm-seed").inputs.connection).hostKey, scheduler);
+    });
+
+    it("fails without a key, saying how to supply it (no accept-any-key fallback)", async () => {
+        for (const missing of [undefined, "", "   ", "not a key"]) {
+            const key = requireHostKey(missing, "the Slurm scheduler", HOST_KEY_FIX.scheduler) as unknown as { promise(): Promise<string> };
+            await assert.rejects(key.promise(), /no SSH host key for the Slurm scheduler; refusing to connect without one: set schedulerHostKey .*pulumi config set schedulerHostKey/);
+        }
+        assert.strictEqual(parseHostKey(`${simulatedHostKey("x")} root@host\n`), simulatedHostKey("x"));
     });
 });
