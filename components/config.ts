@@ -132,6 +132,11 @@ export interface RemoteAccess {
     schedulerHostKey?: string;
     /** SSH dial attempts before a remote Command gives up (a new VM or tunnel may take minutes). */
     dialAttempts: number;
+    /**
+     * Where the remote Commands' SSH connections enter the VNet (direct and proxy modes; the NSGs admit SSH to the
+     * CycleCloud server and the scheduler from here). In tunnel mode they come from AzureBastionSubnet.
+     */
+    deploySourcePrefix?: string;
 }
 
 /** Config keys that hold secrets: set them with `pulumi config set --secret <key>`. Never in `Settings`. */
@@ -335,6 +340,9 @@ const rawSchema = z.object({
     cyclecloudHostKey: hostKey.optional(),
     schedulerHostKey: hostKey.optional(),
     sshProxyHostKey: hostKey.optional(),
+    deploySourcePrefix: z.string().refine(s => hostCidr(s) !== undefined, {
+        message: "must be an IPv4 address range such as 10.50.1.0/24 or 10.50.1.4/32 (prefix length 8-32)",
+    }).optional(),
     deleteSharedOnDestroy: boolFromString.default(false),
     sshDialAttempts: intFromString(1, 1000).default(DEFAULTS.sshDialAttempts),
 }).strict();
@@ -545,7 +553,9 @@ export function clusterResourceGroupDefault(resourceGroupName: string): string {
 }
 
 function remoteAccess(raw: RawSettings): RemoteAccess {
+    const literalProxy = raw.sshProxyHost !== undefined && ipaddr.IPv4.isValidFourPartDecimal(raw.sshProxyHost) ? `${raw.sshProxyHost}/32` : undefined;
     const common = {
+        deploySourcePrefix: raw.bastionTunnelPort !== undefined ? undefined : raw.deploySourcePrefix ?? literalProxy,
         cyclecloudHostKey: raw.cyclecloudHostKey?.trim(),
         schedulerHostKey: raw.schedulerHostKey?.trim(),
         dialAttempts: raw.sshDialAttempts,
@@ -575,6 +585,15 @@ function cyclecloudChecks(raw: RawSettings, problems: string[]): void {
         for (const key of ["sshProxyPort", "sshProxyUser", "sshProxyHostKey"] as const) {
             if (raw[key] !== undefined) problems.push(`${key}: only applies with sshProxyHost, which is not set`);
         }
+    }
+    if (raw.bastionTunnelPort !== undefined && raw.deploySourcePrefix !== undefined) {
+        problems.push("deploySourcePrefix: does not apply with bastionTunnelPort (the connections come from AzureBastionSubnet); remove it");
+    } else if (raw.bastionTunnelPort === undefined && raw.deploySourcePrefix === undefined &&
+        !(raw.sshProxyHost !== undefined && ipaddr.IPv4.isValidFourPartDecimal(raw.sshProxyHost))) {
+        problems.push("deploySourcePrefix: is required " + (raw.sshProxyHost !== undefined
+            ? `when sshProxyHost is a name (${raw.sshProxyHost}): the address range its SSH connections come from inside the VNet`
+            : "without bastionTunnelPort or sshProxyHost: the address range this machine's SSH connections come from inside the VNet") +
+            "; the NSGs admit SSH to the CycleCloud server and the scheduler from there only");
     }
     if (raw.sshProxyHost !== undefined && raw.sshProxyHostKey === undefined) {
         problems.push("sshProxyHostKey: is required with sshProxyHost: the jump host's SSH host key, checked on every connection " +
@@ -642,6 +661,17 @@ export function controlCharacterProblems(input: Record<string, unknown>): string
     };
     for (const [k, v] of Object.entries(input)) visit(v, k);
     return problems;
+}
+
+/** A canonical IPv4 CIDR with prefix length 8-32 (a single host allowed), or undefined. */
+function hostCidr(s: string): string | undefined {
+    try {
+        const [addr, bits] = ipaddr.IPv4.parseCIDR(s);
+        const canonical = `${ipaddr.IPv4.networkAddressFromCIDR(s).toString()}/${bits}`;
+        return bits >= 8 && canonical === s && addr.toString() === s.split("/")[0] ? canonical : undefined;
+    } catch {
+        return undefined;
+    }
 }
 
 function canonicalCidr(s: string): string | undefined {

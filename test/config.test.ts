@@ -93,6 +93,11 @@ describe("config validation", () => {
         ["more tags than Azure allows", { tags: Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`t${i}`, "x"])) }, /^tags: at most 47 tags/],
         ["a tag that shadows the login tag", { tags: { "Slurm-Node-Role": "compute" } }, /^tags\.Slurm-Node-Role: the program sets the tag slurm-node-role itself/],
         ["a jump host without its host key", { sshProxyHost: "jump.example.com" }, /^sshProxyHostKey: is required with sshProxyHost/],
+        ["direct mode without deploySourcePrefix", { bastionTunnelPort: undefined }, /^deploySourcePrefix: is required without bastionTunnelPort or sshProxyHost/],
+        ["a jump host by name without deploySourcePrefix", { bastionTunnelPort: undefined, sshProxyHost: "jump.example.com" },
+            /^deploySourcePrefix: is required when sshProxyHost is a name \(jump\.example\.com\)/],
+        ["a deploy path open to every address", { bastionTunnelPort: undefined, deploySourcePrefix: "0.0.0.0/0" }, /^deploySourcePrefix: must be an IPv4 address range/],
+        ["a deploy path in tunnel mode", { deploySourcePrefix: "10.50.1.0/24" }, /^deploySourcePrefix: does not apply with bastionTunnelPort/],
     ];
     for (const [what, change, expected] of bad) {
         it(`rejects ${what}, naming the key`, () => {

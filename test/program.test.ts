@@ -35,6 +35,18 @@ function entraAssignments(r: SimResult): SimResource[] {
     return all(r, "azure-native:authorization:RoleAssignment").filter(a => a.name.startsWith("entra-"));
 }
 
+/** Each private subnet's NSG rules as "priority direction access protocol source->destination:ports". */
+function nsgRulesBySubnet(r: SimResult): Record<string, string[]> {
+    const nsgs = all(r, "azure-native:network:NetworkSecurityGroup");
+    const out: Record<string, string[]> = {};
+    for (const s of all(r, "azure-native:network:Subnet").filter(x => x.inputs.subnetName !== "AzureBastionSubnet")) {
+        const nsg = nsgs.find(n => (s.inputs.networkSecurityGroup as Props).id.endsWith(`/${n.inputs.networkSecurityGroupName}`))!;
+        out[String(s.inputs.subnetName)] = (nsg.inputs.securityRules as Props[]).map(x =>
+            `${x.priority} ${x.direction} ${x.access} ${x.protocol} ${x.sourceAddressPrefix}->${x.destinationAddressPrefix}:${x.destinationPortRange ?? x.destinationPortRanges.join(",")}`);
+    }
+    return out;
+}
+
 function idOf(r: SimResult, type: string, name: string): string {
     return String(one(r, type, name).id ?? "");
 }
@@ -96,17 +108,35 @@ describe("program under mocks (dev stack)", function () {
         assert.strictEqual(BASTION_NSG_RULES.length, 8);
     });
 
-    it("admits SSH to the private subnets only from inside the VNet and nothing from the Internet", () => {
-        const privateSubnets = all(dev, "azure-native:network:Subnet").filter(s => s.inputs.subnetName !== "AzureBastionSubnet");
-        assert.strictEqual(privateSubnets.length, 3);
-        const nsgs = all(dev, "azure-native:network:NetworkSecurityGroup");
-        for (const s of privateSubnets) {
-            const nsg = nsgs.find(n => (s.inputs.networkSecurityGroup as Props).id.endsWith(`/${n.inputs.networkSecurityGroupName}`))!;
-            const inbound = (nsg.inputs.securityRules as Props[]).filter(r => r.direction === "Inbound");
-            const allows = inbound.filter(r => r.access === "Allow");
-            assert.deepStrictEqual(allows.map(r => [r.sourceAddressPrefix, r.destinationPortRange]), [["VirtualNetwork", "22"]]);
-            assert.ok(inbound.some(r => r.access === "Deny" && r.sourceAddressPrefix === "Internet" && r.destinationPortRange === "*"),
-                `${s.inputs.subnetName}: no deny-all from Internet`);
+    it("gives each private subnet its own NSG with exactly the flows it needs, everything else denied above AllowVnetInBound", () => {
+        assert.deepStrictEqual(nsgRulesBySubnet(dev), {
+            cyclecloud: [
+                "100 Inbound Allow Tcp 10.40.0.0/26->*:22",
+                "110 Inbound Allow Tcp 10.40.0.0/26->*:443",
+                "120 Inbound Allow Tcp 10.40.16.0/20->*:9443,5672",
+                "130 Inbound Allow Tcp 10.40.0.64/27->*:443",
+                "140 Inbound Allow Tcp 10.40.16.0/20->*:443",
+                "150 Inbound Allow Tcp 10.40.0.96/27->*:2049",
+                "160 Inbound Allow Tcp 10.40.16.0/20->*:2049",
+                "4096 Inbound Deny * *->*:*",
+            ],
+            login: [
+                "100 Inbound Allow Tcp 10.40.0.0/26->*:22",
+                "110 Inbound Allow Tcp 10.40.0.64/27->*:22",
+                "120 Inbound Allow Tcp 10.40.16.0/20->*:32768-60999",
+                "4096 Inbound Deny * *->*:*",
+            ],
+            compute: [
+                "100 Inbound Allow Tcp 10.40.0.64/27->*:22",
+                "110 Inbound Allow Tcp 10.40.0.96/27->*:22",
+                "120 Inbound Allow Tcp 10.40.0.96/27->*:6817,6818",
+                "130 Inbound Allow * 10.40.16.0/20->*:*",
+                "4096 Inbound Deny * *->*:*",
+            ],
+        });
+        for (const s of all(dev, "azure-native:network:Subnet").filter(x => x.inputs.subnetName !== "AzureBastionSubnet")) {
+            // NSG rules reach the private endpoints (NFS, locker) only with network policies enabled.
+            assert.strictEqual(s.inputs.privateEndpointNetworkPolicies, "Enabled", String(s.inputs.subnetName));
             // Outbound through the NAT gateway only.
             assert.match((s.inputs.natGateway as Props).id, /\/natGateways\//);
             assert.strictEqual(s.inputs.defaultOutboundAccess, false);
@@ -302,6 +332,17 @@ describe("program under mocks (variants)", () => {
         assert.deepStrictEqual((ca.inputs.grantControls as Props).builtInControls, ["mfa"]);
     });
 
+    it("admits the remote Commands' SSH from deploySourcePrefix (direct) or the jump host's literal address, and only there", async () => {
+        const direct = nsgRulesBySubnet(await run({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}deploySourcePrefix`]: "10.50.1.0/24" }));
+        assert.deepStrictEqual(direct.cyclecloud.slice(0, 2), ["100 Inbound Allow Tcp 10.40.0.0/26->*:22", "110 Inbound Allow Tcp 10.50.1.0/24->*:22"]);
+        assert.deepStrictEqual(direct.compute.slice(0, 2), ["100 Inbound Allow Tcp 10.40.0.64/27->*:22", "110 Inbound Allow Tcp 10.50.1.0/24->*:22"]);
+        assert.ok(!direct.login.some(x => x.includes("10.50.1.0/24")), "the deploy path does not need the login node");
+        const jump = nsgRulesBySubnet(await run({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "10.60.0.5",
+            [`${NS}sshProxyHostKey`]: simulatedHostKey("jump") }));
+        assert.deepStrictEqual(jump.cyclecloud[1], "110 Inbound Allow Tcp 10.60.0.5/32->*:22");
+        assert.deepStrictEqual(jump.compute[1], "110 Inbound Allow Tcp 10.60.0.5/32->*:22");
+    });
+
     it("leaves accelerated networking off when the VM size does not support it", async () => {
         const r = await run({ [`${NS}loginAcceleratedNetworking`]: "false", [`${NS}loginVmSize`]: "Standard_B2s" });
         assert.strictEqual(one(r, "azure-native:network:NetworkInterface", "login-nic").inputs.enableAcceleratedNetworking, false);
@@ -362,8 +403,9 @@ describe("first contact authenticated (host keys)", () => {
     const JUMP_KEY = simulatedHostKey("a jump host");
     const modes: [string, Record<string, unknown>][] = [
         ["bastion tunnel (dev)", {}],
-        ["direct", { [`${NS}bastionTunnelPort`]: undefined }],
-        ["jump host", { [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com", [`${NS}sshProxyHostKey`]: JUMP_KEY }],
+        ["direct", { [`${NS}bastionTunnelPort`]: undefined, [`${NS}deploySourcePrefix`]: "10.50.1.0/24" }],
+        ["jump host", { [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com", [`${NS}sshProxyHostKey`]: JUMP_KEY,
+            [`${NS}deploySourcePrefix`]: "10.60.0.5/32" }],
     ];
     for (const [mode, overrides] of modes) {
         it(`${mode}: every remote Command and every jump pins a host key from Azure or config`, async () => {

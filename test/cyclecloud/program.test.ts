@@ -327,7 +327,7 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
         });
 
         it("jump host: both hosts through sshProxyHost, by private IP", async () => {
-            const r = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com", [`${NS}sshProxyUser`]: "jumper", [`${NS}sshProxyHostKey`]: JUMP_HOST_KEY });
+            const r = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com", [`${NS}sshProxyUser`]: "jumper", [`${NS}sshProxyHostKey`]: JUMP_HOST_KEY, [`${NS}deploySourcePrefix`]: "10.60.0.5/32" });
             if (r.error) throw r.error;
             const ip = byName(r, "azure-native:network:NetworkInterface", "cyclecloud-nic").outputs.ipConfigurations as Props[];
             const init = cmd(r, "cyclecloud-init").inputs.connection as Props;
