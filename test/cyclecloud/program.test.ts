@@ -364,7 +364,7 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
         });
 
         it("marketplaceTermUrns adds a URN node image and one acceptance per plan", () => {
-            const s = parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, nodeImage: "almalinux:almalinux-hpc:8-hpc-gen2:latest" }, "t");
+            const s = parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, deploySourcePrefix: "10.50.1.0/24", nodeImage: "almalinux:almalinux-hpc:8-hpc-gen2:latest" }, "t");
             assert.deepStrictEqual(marketplaceTermUrns(s), [
                 "azurecyclecloud:azure-cyclecloud:cyclecloud8-gen2:8.9.120260630",
                 "almalinux:almalinux-hpc:8_10-hpc-gen2:8.10.2024101801",
@@ -374,7 +374,8 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
     });
 
     describe("configuration", () => {
-        const base = () => ({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey });
+        // Direct mode (neither tunnel nor jump host) needs the deploy path's source range for the NSGs.
+        const base = () => ({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, deploySourcePrefix: "10.50.1.0/24" });
         const problems = (input: Record<string, unknown>) => {
             try {
                 parseSettings(input, "t");
@@ -395,7 +396,8 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
         });
 
         it("rejects a jump host together with a Bastion tunnel, and proxy options without a jump host, naming the keys", () => {
-            assert.deepStrictEqual(problems({ ...base(), sshProxyHost: "jump", sshProxyHostKey: JUMP_HOST_KEY, bastionTunnelPort: "50022" }).map(p => p.split(":")[0]), ["bastionTunnelPort"]);
+            assert.deepStrictEqual(problems({ ...base(), sshProxyHost: "jump", sshProxyHostKey: JUMP_HOST_KEY, bastionTunnelPort: "50022" }).map(p => p.split(":")[0]).sort(),
+                ["bastionTunnelPort", "deploySourcePrefix"]);
             assert.deepStrictEqual(problems({ ...base(), sshProxyUser: "x" }).map(p => p.split(":")[0]), ["sshProxyUser"]);
             assert.deepStrictEqual(problems({ ...base(), nodeImage: "centos7", maxHpcNodes: "-1" }).map(p => p.split(":")[0]).sort(), ["maxHpcNodes", "nodeImage"]);
         });
