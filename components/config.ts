@@ -635,6 +635,7 @@ export const TAG_LIMITS = { maxTags: 50, maxNameLength: 128, maxValueLength: 256
 const PROGRAM_TAG_KEYS = [LOGIN_ROLE_TAG.key, "pulumi-project", "pulumi-stack"];
 
 // C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 /**
