@@ -145,6 +145,7 @@ class SimulatedAzure {
             state.name = String(inputs.name ?? args.name);
             id = `${base}/simulated/${args.type.replace(/[:/]/g, ".")}/${state.name}`;
         }
+        if (args.type === "azure-native:compute:VirtualMachine") state.vmId = uuidFrom(`${id}/vmId`);
         if (args.type === "azure-native:compute:VirtualMachine" && inputs.identity) {
             state.identity = { ...(inputs.identity as object), principalId: uuidFrom(`${id}/identity`), tenantId: SIM_TENANT_ID };
         }

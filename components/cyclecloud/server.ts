@@ -329,7 +329,8 @@ export class CycleCloudServer extends pulumi.ComponentResource {
                 ...common,
                 vmName: this.vm.name,
                 runCommandName: "read-ssh-host-key",
-                source: { script: "cat /etc/ssh/ssh_host_ed25519_key.pub" },
+                // The VM's unique ID in a comment: a replaced VM (same name, new host key) re-runs the read.
+                source: { script: pulumi.interpolate`# vmId ${this.vm.vmId}\ncat /etc/ssh/ssh_host_ed25519_key.pub` },
                 // Synchronous: the resource is created once the script has finished (or failed: then so does the up).
                 asyncExecution: false,
                 timeoutInSeconds: 600,
