@@ -111,7 +111,7 @@ function exported(stdin: string, name: string): string {
 /** The problems parseSettings reports for a config on top of the required keys. */
 function problems(extra: Record<string, unknown>): string[] {
     try {
-        parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, ...extra }, "t");
+        parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, deploySourcePrefix: "10.50.1.0/24", ...extra }, "t");
     } catch (e) {
         assert.ok(e instanceof ConfigError);
         return e.problems;
@@ -192,8 +192,9 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
         });
 
         it("jump host and direct modes: no Command waits for Bastion (it is not on their path)", async () => {
-            const proxy = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com" });
-            const direct = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined });
+            const proxy = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com",
+                [`${NS}sshProxyHostKey`]: JUMP_HOST_KEY, [`${NS}deploySourcePrefix`]: "10.60.0.5/32" });
+            const direct = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}deploySourcePrefix`]: "10.60.0.0/24" });
             for (const r of [proxy, direct]) {
                 if (r.error) throw r.error;
                 const bastion = byName(r, "azure-native:network:BastionHost", "network-bastion").urn;
@@ -473,7 +474,7 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             const rhel = await simulateDev({ [`${NS}loginImage`]: "RedHat:RHEL:8-lvm-gen2:latest", [`${NS}loginImagePlan`]: "false" });
             if (rhel.error) throw rhel.error;
             assert.strictEqual((byName(rhel, T.vm, "login-vm").inputs as Props).plan, undefined);
-            const s = parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, loginImage: "RedHat:RHEL:8-lvm-gen2:latest", loginImagePlan: "false" }, "t");
+            const s = parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, deploySourcePrefix: "10.50.1.0/24", loginImage: "RedHat:RHEL:8-lvm-gen2:latest", loginImagePlan: "false" }, "t");
             assert.ok(!marketplaceTermUrns(s).some(u => u.startsWith("RedHat:")), "terms for an image without a plan");
             assert.match(String(problems({ loginImage: "centos-7" })), /loginImage: must be an image URN with four parts, publisher:offer:sku:version, or a preset \(almalinux-hpc-8, rocky-8\)/);
         });
