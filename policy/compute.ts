@@ -162,6 +162,25 @@ function writeFilesEntryHasContent(lines: string[], i: number): boolean {
     return false;
 }
 
+interface ZlibLike { gunzipSync(b: unknown): { toString(enc: string): string } }
+interface BufferLike { from(s: string, enc: string): unknown }
+interface BuiltinLoader { getBuiltinModule?(name: string): unknown }
+
+/**
+ * Inflates gzip data given as a binary string, through Node's zlib when the runtime offers it
+ * (`process.getBuiltinModule`, Node >= 20.16), or undefined. The pack declares no Node types, hence the casts.
+ */
+function gunzip(binary: string): string | undefined {
+    try {
+        const loader = (globalThis as { process?: BuiltinLoader }).process;
+        const zlib = loader?.getBuiltinModule?.("zlib") as ZlibLike | undefined;
+        const buffer = (loader?.getBuiltinModule?.("buffer") as { Buffer?: BufferLike } | undefined)?.Buffer;
+        return zlib && buffer ? zlib.gunzipSync(buffer.from(binary, "latin1")).toString("latin1") : undefined;
+    } catch {
+        return undefined; // corrupt gzip: reported as unreadable by the caller's fallback below
+    }
+}
+
 /** True for gzip data (magic bytes 1f 8b), which cloud-init accepts as user data. */
 function isGzip(binary: string): boolean {
     return binary.charCodeAt(0) === 0x1f && binary.charCodeAt(1) === 0x8b;
@@ -179,7 +198,11 @@ export function scan(value: unknown, depth = 0): string[] {
     const decoded = decodeBase64(value);
     const text = decoded ?? value;
     if (isGzip(text)) {
-        return ["gzip-compressed data, which this scanner cannot read (so it cannot vouch for it)"];
+        const inflated = gunzip(text);
+        if (inflated === undefined) {
+            return ["gzip-compressed data, which this scanner cannot read (so it cannot vouch for it)"];
+        }
+        return depth < 3 ? scan(inflated, depth + 1).map(f => `gzip-compressed ${f}`) : [];
     }
     const findings = findSecrets(text);
     if (depth < 2) {
@@ -212,10 +235,12 @@ export const vmCustomDataNoSecrets: ResourceValidationPolicy = {
         "Checks that the custom data and user data of a VM, scale set or scale set VM contain no secret material: " +
         "private key blocks (also inside base64 blobs), inline munge keys (echo/heredoc/base64 -d into munge.key, " +
         "write_files content), passwords (password=, --password, sshpass -p, mysql -p..., chpasswd), storage " +
-        "account keys; gzip-compressed data is reported as unscannable. Custom data is readable by anyone who can read the VM model and is " +
-        "kept on the VM's disk; secrets belong in Key Vault or a protected seed step. Trivy AVD-AZU-0037.",
+        "account keys; gzip-compressed data is inflated first (reported as unscannable if it cannot be). Custom data is " +
+        "readable by anyone who can read the VM model (Reader, which every login user holds for Bastion) and is kept " +
+        "on the VM's disk, so a munge key or private key there is a standing path to root; secrets belong in Key Vault " +
+        "or a protected seed step. Trivy AVD-AZU-0037.",
     severity: "high",
-    enforcementLevel: "advisory",
+    enforcementLevel: "mandatory",
     remediationSteps: "Move the secret out of customData (Key Vault, a managed-identity fetch, or a remote command that copies it).",
     validateResource: [
         validateResourceOfType(compute.VirtualMachine, (vm, _args, reportViolation) =>

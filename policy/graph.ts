@@ -253,8 +253,8 @@ export function isAtOrBelow(id: string | undefined, parentId: string | undefined
 /** A resource's name for messages: its Pulumi name and, if known, its Azure name. */
 export function label(r: PolicyResource): string {
     // Outputs carry `name`; inputs carry the SDK's per-type name argument.
-    const azureName = known(() => ["name", "vmName", "vmScaleSetName", "networkInterfaceName", "publicIpAddressName", "roleAssignmentName", "loadBalancerName",
-        "inboundNatRuleName", "backendAddressPoolName", "diskName", "roleName"]
+    const azureName = known(() => ["name", "vmName", "vmScaleSetName", "networkInterfaceName", "publicIpAddressName", "roleAssignmentName", "inboundNatRuleName",
+        "backendAddressPoolName", "loadBalancerName", "diskName", "roleName"]
         .map(k => r.props[k] as unknown).find(v => typeof v === "string"));
     return typeof azureName === "string" && azureName !== r.name ? `${r.name} (${azureName})` : r.name;
 }

@@ -18,11 +18,11 @@ const readConfig = (file: string) => JSON.parse(fs.readFileSync(path.join(POLICY
 const MANDATORY = [
     "bastion-native-client-tunneling", "login-vm-no-public-ip", "login-vm-nic-no-public-ip", "login-node-no-public-load-balancer",
     "login-role-assignments-mfa-capable", "login-vm-role-assignments-restricted", "vm-sign-in-conditional-access-requires-mfa",
-    "vm-sign-in-conditional-access-present", "tag-keys-unambiguous",
+    "vm-sign-in-conditional-access-present", "tag-keys-unambiguous", "vm-custom-data-no-secrets",
 ];
 const ADVISORY = [
     "nsg-no-ssh-rdp-from-internet", "linux-vm-password-authentication-disabled", "storage-account-network-restricted",
-    "vm-custom-data-no-secrets", "login-vm-entra-sign-in-ready",
+    "login-vm-entra-sign-in-ready",
 ];
 
 describe("policy pack metadata", () => {
