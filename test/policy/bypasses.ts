@@ -149,7 +149,7 @@ export const BYPASSES: BypassCase[] = [
     {
         title: "public load balancer: standalone LoadBalancerBackendAddressPool listing the login NIC's address",
         policies: ["login-node-no-public-load-balancer"], level: "mandatory",
-        message: /backend pool pool2 \(pool2\) lists its NIC: load-balancing rule ssh2 of public load balancer lb \(lb-edge\) forwards public port 22 to port 22 \(SSH\)/,
+        message: /backend pool pool2 lists its NIC: load-balancing rule ssh2 of public load balancer lb \(lb-edge\) forwards public port 22 to port 22 \(SSH\)/,
         violating: () => [...baseStack(), loadBalancer(true, { loadBalancingRules: [{ ...lbRule, name: "ssh2", backendAddressPool: { id: `${LB_ID}/backendAddressPools/pool2` }, frontendPort: 22, backendPort: 22 }] }),
             res(network.LoadBalancerBackendAddressPool, "pool2", { loadBalancerName: "lb-edge", resourceGroupName: "rg-slurm", backendAddressPoolName: "pool2",
                 loadBalancerBackendAddresses: [{ name: "login", ipAddress: "10.40.1.4" }] })].map(r => r.name === "login-nic" ? { ...r, props: { ...r.props, ipConfigurations: ipConfig({}) } } : r),
