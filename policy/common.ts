@@ -104,7 +104,7 @@ export function caseConflicts(tags: unknown): string[][] {
     for (const key of Object.keys(tags)) {
         groups.set(key.toLowerCase(), [...(groups.get(key.toLowerCase()) ?? []), key]);
     }
-    return [...groups.values()].filter(g => g.length > 1);
+    return [...groups.values()].filter(g => g.length > 1).map(g => g.sort());
 }
 
 /** How login nodes are recognised: the tag, and (configurably) the Entra login extension and login subnets. */

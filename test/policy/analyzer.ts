@@ -189,7 +189,7 @@ export class PolicyPackProcess {
     async configure(info: AnalyzerInfo, file: PolicyPackConfigFile = {}): Promise<Record<string, { enforcementLevel: string; properties: Record<string, unknown> }>> {
         const levelOf = (e: unknown) => (typeof e === "string" ? e : (e as { enforcementLevel?: string } | undefined)?.enforcementLevel);
         const sent: Record<string, { enforcementLevel: string; properties: Record<string, unknown> }> = {};
-        const req = new analyzerPb.AnalyzerConfigureRequest();
+        const req = new analyzerPb.ConfigureAnalyzerRequest();
         const map = req.getPolicyconfigMap();
         for (const p of info.policies) {
             const entry = file[p.name];

@@ -8,7 +8,8 @@ import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import { ConditionalAccessPolicy } from "@pulumi/azuread/conditionalAccessPolicy";
 import { AZURE_LINUX_VM_SIGN_IN_APP_ID } from "../../policy/common";
-import { EvaluatedResource, PolicyPackConfigFile } from "../../policy/evaluate";
+import * as assert from "assert";
+import { EvaluatedResource, PolicyPackConfigFile, PolicyViolation } from "../../policy/evaluate";
 import {
     BASTION_ID, NIC_ID, OTHER_NIC_ID, OTHER_VM_ID, RG_ID, ROLE, SUB, VM_ID, aadExtensionProps, loginNicProps, loginVmProps, roleDefinitionId,
 } from "./fixtures";
@@ -216,7 +217,7 @@ export const BYPASSES: BypassCase[] = [
     {
         title: "login tag shadowed by a second key that differs only in case",
         policies: ["tag-keys-unambiguous", "login-vm-no-public-ip", "login-vm-nic-no-public-ip"], level: "mandatory",
-        message: /tags has keys that differ only in case: "slurm-node-role", "Slurm-Node-Role".*Fix:/,
+        message: /tags has keys that differ only in case: "Slurm-Node-Role", "slurm-node-role".*Fix:/,
         violating: () => change(withNic({ tags: { "slurm-node-role": "login", "Slurm-Node-Role": "none" }, ipConfigurations: ipConfig({ publicIPAddress: { id: PIP_ID } }) }),
             "login-vm", { tags: { "slurm-node-role": "login", "Slurm-Node-Role": "none" } }),
         nearMiss: () => change(withNic({ tags: { "Slurm-Node-Role": "LOGIN" } }), "login-vm", { tags: { "SLURM-NODE-ROLE": "Login", owner: "hpc" } }),
@@ -456,3 +457,24 @@ function caCase(what: string, bad: Record<string, unknown>, good: Record<string,
         nearMiss: () => plus(conditionalAccess(good, goodO)),
     }];
 }
+
+/** Checks a violating stack's findings against its case; shared with the analyzer test. */
+export function assertCaught(c: BypassCase, found: PolicyViolation[]): void {
+    const show = JSON.stringify(found, null, 1);
+    assert.ok(found.length > 0, `nothing reported: ${c.title}`);
+    for (const v of found) {
+        assert.ok(c.policies.includes(v.policy), `unexpected policy ${v.policy}: ${show}`);
+    }
+    if (c.decidedOnUp) {
+        assert.ok(found.some(v => v.policy === c.policies[0] && v.enforcementLevel === "advisory" && c.message.test(v.message)), show);
+        return;
+    }
+    for (const p of c.policies) {
+        assert.ok(found.some(v => v.policy === p && v.enforcementLevel === c.level), `${p} did not report at ${c.level}: ${show}`);
+    }
+    assert.ok(found.some(v => c.message.test(v.message)), `no message matches ${c.message}: ${show}`);
+    for (const v of found) {
+        assert.match(v.message, /Fix:/, `violation without a fix: ${v.message}`);
+    }
+}
+
