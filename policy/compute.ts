@@ -181,6 +181,15 @@ function gunzip(binary: string): string | undefined {
     }
 }
 
+/** Printable ASCII plus tab and line breaks: a decoded script or key file rather than random bytes. */
+function isText(s: string): boolean {
+    for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (!(c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127))) return false;
+    }
+    return true;
+}
+
 /** True for gzip data (magic bytes 1f 8b), which cloud-init accepts as user data. */
 function isGzip(binary: string): boolean {
     return binary.charCodeAt(0) === 0x1f && binary.charCodeAt(1) === 0x8b;
@@ -209,7 +218,7 @@ export function scan(value: unknown, depth = 0): string[] {
         for (const blob of text.match(/[A-Za-z0-9+/]{40,}={0,2}/g) ?? []) {
             const inner = decodeBase64(blob.length % 4 === 0 ? blob : blob.slice(0, blob.length - (blob.length % 4)));
             // Only text-like payloads: a random key or hash decodes to binary and carries no markers anyway.
-            if (inner && (/^[\x09\x0a\x0d\x20-\x7e]*$/.test(inner) || isGzip(inner))) {
+            if (inner && (isText(inner) || isGzip(inner))) {
                 findings.push(...scan(blob, depth + 1).map(f => `a base64 blob containing ${f.replace(/^line \d+: /, "")}`));
             }
         }

@@ -9,6 +9,7 @@ import * as storage from "@pulumi/azure-native/storage";
 import { ConditionalAccessPolicy } from "@pulumi/azuread/conditionalAccessPolicy";
 import { AZURE_LINUX_VM_SIGN_IN_APP_ID } from "../../policy/common";
 import * as assert from "assert";
+import { gzipSync } from "zlib";
 import { EvaluatedResource, PolicyPackConfigFile, PolicyViolation } from "../../policy/evaluate";
 import {
     BASTION_ID, NIC_ID, OTHER_NIC_ID, OTHER_VM_ID, RG_ID, ROLE, SUB, VM_ID, aadExtensionProps, loginNicProps, loginVmProps, roleDefinitionId,
@@ -96,7 +97,7 @@ const nsgWith = (...rules: Record<string, unknown>[]) => change(baseStack(), "ns
     securityRules: rules.map((r, i) => ({ name: `rule${i}`, access: "Allow", direction: "Inbound", protocol: "Tcp", destinationPortRange: "22", priority: 100 + i, ...r })),
 });
 const customData = (script: string) => change(baseStack(), "login-vm", { osProfile: { ...(loginVmProps().osProfile as object), customData: b64(script) } });
-const gzipB64 = (s: string) => (require("zlib") as typeof import("zlib")).gzipSync(Buffer.from(s)).toString("base64");
+const gzipB64 = (s: string) => gzipSync(Buffer.from(s)).toString("base64");
 const TEST_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n";
 
 export interface BypassCase {
