@@ -95,6 +95,46 @@ export const BUILT_IN_ROLES: Record<string, RoleInfo> = {
         permissions: [perm([], [], ["Microsoft.Compute/disks/download/action", "Microsoft.Compute/disks/upload/action",
             "Microsoft.Compute/snapshots/download/action", "Microsoft.Compute/snapshots/upload/action"])],
     },
+    // built-in-roles/networking.md: Network Contributor — networkInterfaces/write, so a NIC route.
+    "4d97b98b-1d4f-4787-a291-c67834d212e7": {
+        name: "Network Contributor",
+        permissions: [perm(["Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*", "Microsoft.Network/*",
+            "Microsoft.ResourceHealth/availabilityStatuses/read", "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Support/*"])],
+    },
+    // built-in-roles/storage.md: Storage Account Contributor, Storage Blob Data Contributor / Reader.
+    "17d1049b-9a84-46fb-8f53-869881c3d3ab": {
+        name: "Storage Account Contributor",
+        permissions: [perm(["Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*",
+            "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action", "Microsoft.ResourceHealth/availabilityStatuses/read",
+            "Microsoft.Resources/deployments/*", "Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Storage/storageAccounts/*",
+            "Microsoft.Support/*"])],
+    },
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": {
+        name: "Storage Blob Data Contributor",
+        permissions: [perm(["Microsoft.Storage/storageAccounts/blobServices/containers/delete", "Microsoft.Storage/storageAccounts/blobServices/containers/read",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/write", "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"],
+        [], ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete", "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write", "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/move/action",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action"])],
+    },
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": {
+        name: "Storage Blob Data Reader",
+        permissions: [perm(["Microsoft.Storage/storageAccounts/blobServices/containers/read", "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"],
+            [], ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"])],
+    },
+    // built-in-roles/monitor.md: Monitoring Reader.
+    "43d0d8ad-25c7-4714-9337-8ba259a9fe05": {
+        name: "Monitoring Reader",
+        permissions: [perm(["*/read", "Microsoft.OperationalInsights/workspaces/search/action", "Microsoft.Support/*"])],
+    },
+    // built-in-roles/security.md: Key Vault Secrets User.
+    "4633458b-17de-408a-b874-0445c86b69e6": {
+        name: "Key Vault Secrets User",
+        permissions: [perm([], [], ["Microsoft.KeyVault/vaults/secrets/getSecret/action", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"])],
+    },
+    // built-in-roles/containers.md: AcrPull.
+    "7f951dda-4ed3-4680-a7ca-43fe172d538d": { name: "AcrPull", permissions: [perm(["Microsoft.ContainerRegistry/registries/pull/read"])] },
     // built-in-roles/general.md: Reader.
     "acdd72a7-3385-48ef-bd42-f606fba81ae7": { name: "Reader", permissions: [perm(["*/read"])] },
 };
