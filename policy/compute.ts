@@ -111,7 +111,7 @@ export function findSecrets(text: string): string[] {
             add(i, "a password (sshpass -p)");
         }
         // mysql -p<literal> / mysqladmin / mysqldump / mariadb: the password glued to -p.
-        const mysql = /\b(mysql|mysqladmin|mysqldump|mariadb|mariadb-dump)\b.*\s-p["']?([^\s"'-][^\s"']*)/.exec(line);
+        const mysql = /\b(mysql|mysqladmin|mysqldump|mariadb|mariadb-dump)\b[^|;&]*\s-p["']?([^\s"'/-][^\s"']*)/.exec(line);
         if (mysql && !/^[$%{<(]/.test(mysql[2])) {
             add(i, `a password (${mysql[1]} -p...)`);
         }
@@ -244,10 +244,10 @@ export const vmCustomDataNoSecrets: ResourceValidationPolicy = {
         "Checks that the custom data and user data of a VM, scale set or scale set VM contain no secret material: " +
         "private key blocks (also inside base64 blobs), inline munge keys (echo/heredoc/base64 -d into munge.key, " +
         "write_files content), passwords (password=, --password, sshpass -p, mysql -p..., chpasswd), storage " +
-        "account keys; gzip-compressed data is inflated first (reported as unscannable if it cannot be). Custom data is " +
-        "readable by anyone who can read the VM model (Reader, which every login user holds for Bastion) and is kept " +
-        "on the VM's disk, so a munge key or private key there is a standing path to root; secrets belong in Key Vault " +
-        "or a protected seed step. Trivy AVD-AZU-0037.",
+        "account keys; gzip-compressed data is inflated first (reported as unscannable if it cannot be). User data is " +
+        "readable by every local user through IMDS and by anyone who can read the VM ($expand=userData); custom data " +
+        "stays on the VM's disk and in stack state and deployment records — a munge key or private key there is a " +
+        "standing path to root. Secrets belong in Key Vault or a protected seed step. Trivy AVD-AZU-0037.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps: "Move the secret out of customData (Key Vault, a managed-identity fetch, or a remote command that copies it).",

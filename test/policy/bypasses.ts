@@ -422,7 +422,7 @@ export const BYPASSES: BypassCase[] = [
         policies: ["vm-custom-data-no-secrets"], level: "mandatory",
         message: /a password \(mysql -p...\)/,
         violating: () => customData("#!/bin/bash\nmysql -u slurm -pS3cretPass slurm_acct_db < /tmp/schema.sql\nmysqladmin --password S3cret status\n"),
-        nearMiss: () => customData("#!/bin/bash\nmysql --defaults-extra-file=/etc/slurm/my.cnf -u slurm slurm_acct_db < /tmp/schema.sql\n"),
+        nearMiss: () => customData("#!/bin/bash\nmysql --defaults-extra-file=/etc/slurm/my.cnf -u slurm slurm_acct_db < /tmp/schema.sql\nsystemctl start mysql && mkdir -p /var/lib/slurm\n"),
     },
     {
         title: "custom data: a gzip+base64 cloud-init with a PEM private key",
