@@ -169,6 +169,15 @@ export const BYPASSES: BypassCase[] = [
             loadBalancer(false, { id: unknown.string, inboundNatRules: [natRule] })].map(r => r.name === "login-vm" ? { ...r, propertyDependencies: { networkProfile: [urn(network.NetworkInterface, "login-nic")] } } : r),
     },
     {
+        title: "public load balancer: login scale set joins an inbound NAT pool",
+        policies: ["login-node-no-public-load-balancer"], level: "mandatory",
+        message: /Login scale set login-vmss \(vmss-login\).*inline NIC configuration nic: inbound NAT pool sshpool of public load balancer lb \(lb-edge\) forwards public port 50000-50099 to port 22 \(SSH\)/,
+        violating: () => plus(res(compute.VirtualMachineScaleSet, "login-vmss", vmssProps({ loadBalancerInboundNatPools: [{ id: `${LB_ID}/inboundNatPools/sshpool` }] })),
+            loadBalancer(true, { inboundNatPools: [{ name: "sshpool", frontendIPConfiguration: { id: LB_FE }, protocol: "Tcp", frontendPortRangeStart: 50000, frontendPortRangeEnd: 50099, backendPort: 22 }] })),
+        nearMiss: () => plus(res(compute.VirtualMachineScaleSet, "login-vmss", vmssProps({ loadBalancerInboundNatPools: [{ id: `${LB_ID}/inboundNatPools/sshpool` }] })),
+            loadBalancer(false, { inboundNatPools: [{ name: "sshpool", frontendIPConfiguration: { id: LB_FE }, protocol: "Tcp", frontendPortRangeStart: 50000, frontendPortRangeEnd: 50099, backendPort: 22 }] })),
+    },
+    {
         title: "login VirtualMachineScaleSet with a public IP configuration",
         policies: ["login-vm-no-public-ip", "login-vm-nic-no-public-ip"], level: "mandatory",
         message: /Login scale set login-vmss \(vmss-login\) \(login node: tag slurm-node-role=login\) gets a public IP from inline NIC configuration nic\/ip/,
