@@ -108,6 +108,10 @@ export class PolicyPackProcess {
         for (const k of Object.keys(env).filter(k => k.startsWith("TS_NODE_"))) delete env[k];
         const child = spawn(process.execPath, [require.resolve("@pulumi/pulumi/cmd/run-policy-pack"), "127.0.0.1:1", "."],
             { cwd: POLICY_DIR, env, stdio: ["ignore", "pipe", "pipe"] });
+        // If the test process exits without stop() (a crash, mocha's exit), take the pack down with it.
+        const killOnExit = () => child.kill("SIGKILL");
+        process.once("exit", killOnExit);
+        child.once("exit", () => process.removeListener("exit", killOnExit));
         let out = "";
         let err = "";
         child.stderr?.on("data", d => { err += String(d); });
