@@ -193,6 +193,17 @@ export const BYPASSES: BypassCase[] = [
         nearMiss: () => plus(res(compute.VirtualMachineScaleSet, "login-vmss", vmssProps({ publicIPAddressConfiguration: { name: "pip" } }, {}, false))),
     },
     {
+        title: "untagged scale set with a separate VirtualMachineScaleSetExtension AADSSHLoginForLinux resource and a public IP",
+        policies: ["login-vm-nic-no-public-ip"], level: "mandatory",
+        message: /Login scale set login-vmss .*login node: it has the AADSSHLoginForLinux extension.*public IP/,
+        violating: () => plus(res(compute.VirtualMachineScaleSet, "login-vmss", vmssProps({ publicIPAddressConfiguration: { name: "pip" } }, {}, false)),
+            res(compute.VirtualMachineScaleSetExtension, "vmss-aad", { vmScaleSetName: "vmss-login", resourceGroupName: "rg-slurm", vmssExtensionName: "AADSSHLoginForLinux",
+                publisher: "Microsoft.Azure.ActiveDirectory", type: "AADSSHLoginForLinux", typeHandlerVersion: "1.0" })),
+        nearMiss: () => plus(res(compute.VirtualMachineScaleSet, "login-vmss", vmssProps({ publicIPAddressConfiguration: { name: "pip" } }, {}, false)),
+            res(compute.VirtualMachineScaleSetExtension, "vmss-aad", { vmScaleSetName: "vmss-login", resourceGroupName: "rg-slurm", vmssExtensionName: "HealthExtension",
+                publisher: "Microsoft.ManagedServices", type: "ApplicationHealthLinux", typeHandlerVersion: "1.0" })),
+    },
+    {
         title: "login VirtualMachineScaleSetVM with a public IP configuration",
         policies: ["login-vm-no-public-ip", "login-vm-nic-no-public-ip"], level: "mandatory",
         message: /public IP \(publicIPAddressConfiguration\)|Login scale set VM/,
