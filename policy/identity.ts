@@ -141,7 +141,13 @@ function targetsOf(assignment: PolicyResource, node: LoginVm, undecided: (() => 
             out.push({ what: "disk", text: `disk ${label(dep)} of login ${node.kind} ${label(node.vm)}` });
         } else if (dep.isType(resources.ResourceGroup)) {
             const rgName = (str(get(dep.props, "resourceGroupName")) ?? str(get(dep.props, "name")))?.toLowerCase();
-            if (rgName && node.resourceGroup) {
+            // The VM's own resourceGroupName may come from a ResourceGroup resource too: same resource, same group.
+            const vmGroups = dependenciesOf(node.vm, "resourceGroupName").filter(d => d.isType(resources.ResourceGroup));
+            if (vmGroups.length > 0) {
+                if (vmGroups.includes(dep)) {
+                    out.push({ what: "vm", text: `resource group ${label(dep)}, which contains login ${node.kind} ${label(node.vm)} (${node.why})` });
+                }
+            } else if (rgName && node.resourceGroup) {
                 if (rgName === node.resourceGroup) {
                     out.push({ what: "vm", text: `resource group ${label(dep)}, which contains login ${node.kind} ${label(node.vm)} (${node.why})` });
                 }

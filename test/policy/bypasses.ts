@@ -349,6 +349,13 @@ export const BYPASSES: BypassCase[] = [
             assignment("rg-contrib", ROLE.contributor, "ServicePrincipal", unknown.string)].map(r => r.name === "rg-contrib" ? { ...r, propertyDependencies: { scope: [urn(resources.ResourceGroup, "rg")] } } : r),
     },
     {
+        title: "Contributor on a resource group whose name is unknown during preview, the same ResourceGroup resource the login VM is in",
+        policies: ["login-vm-role-assignments-restricted"], level: "mandatory",
+        message: /gives a ServicePrincipal Contributor .* on resource group rg, which contains login VM login-vm/,
+        violating: () => previewGroups("rg"),
+        nearMiss: () => previewGroups("rg-cluster"),
+    },
+    {
         title: "a role the pack cannot see into at a scope containing the login VM",
         policies: ["login-vm-role-assignments-restricted"], level: "mandatory",
         message: /role 0badc0de-.*the pack cannot see what that role grants/,
@@ -499,3 +506,16 @@ export function assertCaught(c: BypassCase, found: PolicyViolation[]): void {
     }
 }
 
+
+/** Fresh stack in preview: resource group names and IDs unknown, links only by property dependencies. */
+function previewGroups(grantOn: "rg" | "rg-cluster"): EvaluatedResource[] {
+    const rgUrn = (n: string) => urn(resources.ResourceGroup, n);
+    return [
+        ...baseStack().map(r => r.name === "login-vm"
+            ? { ...r, props: { ...r.props, id: unknown.string, resourceGroupName: unknown.string }, propertyDependencies: { resourceGroupName: [rgUrn("rg")], networkProfile: [urn(network.NetworkInterface, "login-nic")] } }
+            : r),
+        res(resources.ResourceGroup, "rg", { resourceGroupName: unknown.string, id: unknown.string }),
+        res(resources.ResourceGroup, "rg-cluster", { resourceGroupName: unknown.string, id: unknown.string }),
+        { ...assignment("rg-contrib", ROLE.contributor, "ServicePrincipal", unknown.string), propertyDependencies: { scope: [rgUrn(grantOn)] } },
+    ];
+}
