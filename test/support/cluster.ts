@@ -188,7 +188,7 @@ export class MiniCluster {
             `--log-file=${m.logFile}`, `--seed-file=${m.seedFile}`]);
     }
 
-    private startDaemon(host: string, name: string, argv: string[]): Daemon {
+    startDaemon(host: string, name: string, argv: string[]): Daemon {
         const d = new Daemon(name, this.net.hostArgv(host, argv), path.join(this.base, "hosts", host, `${name}.out`));
         this.daemons.push(d);
         this.track(d.pid);
@@ -222,6 +222,18 @@ export class MiniCluster {
             if (slurmd.exited) throw new Error(`slurmd exited: ${slurmd.log()}`);
             return /^idle/m.test(this.onHost("scheduler", ["sinfo", "-h", "-n", "compute", "-o", "%T"], conf).stdout.toString());
         }, 15000, () => `compute did not become idle: ${this.onHost("scheduler", ["sinfo", "-R"], conf).text}`);
+    }
+
+    /** Stops slurmd on compute and starts it again (a node that reboots): waits until it is idle. */
+    async restartSlurmd(): Promise<void> {
+        const conf = path.join(this.seededDir, "slurm.conf");
+        const old = this.daemons.find(d => d.name === "slurmd" && !d.exited);
+        if (old) await old.stop();
+        const slurmd = this.startDaemon("compute", "slurmd", ["slurmd", "-D", "-f", conf]);
+        await waitFor(() => {
+            if (slurmd.exited) throw new Error(`slurmd exited: ${slurmd.log()}`);
+            return /^idle/m.test(this.onHost("scheduler", ["sinfo", "-h", "-n", "compute", "-o", "%T"], conf).stdout.toString());
+        }, 20000, () => `compute did not become idle: ${this.onHost("scheduler", ["sinfo", "-R"], conf).text}`);
     }
 
     /** Starts (or restarts) the login host's munged with whatever key is in its key file. */
