@@ -3,7 +3,7 @@
 # /usr/local/sbin/cluster-accounts-apply by the cluster-init spec; called at boot, by cluster-accounts.timer and by
 # the Slurm prolog. Applies the account registry on /shared (written by root on the login node, see
 # publish-account.sh for the entry format) to this node's local accounts.
-# Changes: local groups/users created by it (GECOS "cluster-accounts"), /home/<name> symlinks to $SHARED_HOME/<name>;
+# Changes: local groups/users created by it, $ACCOUNTS_STATE_DIR (lock, last refusals), (GECOS "cluster-accounts"), /home/<name> symlinks to $SHARED_HOME/<name>;
 # on the scheduler also $ACCOUNTS_REGISTRY/status/<UID> (the answer the login node shows the user), releases jobs
 # held because their UID was unknown, cancels pending jobs of revoked users. Quiet and a no-op when nothing changed.
 # Refusals (untrusted path or entry, bad values, collisions with local accounts) are logged (logger -t
@@ -20,7 +20,7 @@ MARKER=cluster-accounts
 MAX_ENTRY_BYTES=1024
 # Never handed out whatever the range says: slurm, munge, slurmrestd (cyclecloud-slurm), nobody.
 RESERVED_IDS=" 11100 11101 11102 65534 "
-SETTINGS_KEYS=(ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX ACCOUNTS_ROLE ACCOUNTS_LOCK)
+SETTINGS_KEYS=(ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX ACCOUNTS_ROLE ACCOUNTS_STATE_DIR)
 
 fail() { echo "$prog: $*" >&2; logger -t "$prog" -- "error: $*" 2>/dev/null || true; exit 1; }
 note() { echo "$prog: $*"; logger -t "$prog" -- "$*" 2>/dev/null || true; }
@@ -40,7 +40,7 @@ load_settings() {
     SHARED_HOME=${SHARED_HOME:-/shared/home}
     ACCOUNTS_UID_MIN=${ACCOUNTS_UID_MIN:-65536}
     ACCOUNTS_UID_MAX=${ACCOUNTS_UID_MAX:-4294967293}
-    ACCOUNTS_LOCK=${ACCOUNTS_LOCK:-/run/cluster-accounts.lock}
+    ACCOUNTS_STATE_DIR=${ACCOUNTS_STATE_DIR:-/run/cluster-accounts}
     local n
     for n in ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX; do
         [[ ${!n} =~ ^[0-9]{1,10}$ ]] || fail "setting $n=${!n} is not a number"
@@ -118,7 +118,16 @@ add_with_name_retry() {
 
 REVOKED_UIDS=' '
 STATUS_RESULT='' STATUS_REASON=''
-refuse() { STATUS_RESULT=refused; STATUS_REASON=$1; note "refused registry entry $2: $1"; }
+# Refusals are reported once when they first appear (not every timer run): the list of the previous run is kept in
+# $ACCOUNTS_STATE_DIR/refused (root-only, local).
+REFUSED_NOW=()
+declare -A REFUSED_BEFORE
+refuse() {
+    STATUS_RESULT=refused; STATUS_REASON=$1
+    local line="refused registry entry $2: $1"
+    REFUSED_NOW+=("$line")
+    [[ -n ${REFUSED_BEFORE[$line]:-} ]] || note "$line"
+}
 
 write_status() { # uid name serial
     [[ $ACCOUNTS_ROLE == scheduler ]] || return 0
@@ -154,7 +163,7 @@ release_held_jobs() { # uid
         info=$(scontrol show job -o "$id" 2>/dev/null) || continue
         [[ $info =~ Restarts=([1-9][0-9]*) ]] || continue
         case $reason in
-            BeginTime | JobHeldAdmin | JobHeldUser | launch*)
+            BeginTime | None | launch*)
                 scontrol release "$id" >/dev/null 2>&1 || true
                 scontrol update "jobid=$id" StartTime=now >/dev/null 2>&1 || true
                 note "released job $id of UID $1 (held while the UID was unknown)" ;;
@@ -228,8 +237,13 @@ main() {
     [[ $EUID -eq 0 ]] || fail "must run as root"
     # Nothing published yet (or /shared not mounted yet): nothing to do.
     [[ -d $ACCOUNTS_REGISTRY/users || -L $ACCOUNTS_REGISTRY/users ]] || exit 0
-    exec 9>>"$ACCOUNTS_LOCK"
-    flock -w 60 9 || fail "another run holds $ACCOUNTS_LOCK"
+    install -d -m 0700 -o root -g root "$ACCOUNTS_STATE_DIR"
+    exec 9>>"$ACCOUNTS_STATE_DIR/lock"
+    flock -w 60 9 || fail "another run holds $ACCOUNTS_STATE_DIR/lock"
+    local line
+    if [[ -f $ACCOUNTS_STATE_DIR/refused ]]; then
+        while IFS= read -r line; do REFUSED_BEFORE[$line]=1; done <"$ACCOUNTS_STATE_DIR/refused"
+    fi
     check_chain "$ACCOUNTS_REGISTRY/users"
     if [[ $ACCOUNTS_ROLE == scheduler ]]; then
         if [[ ! -e $ACCOUNTS_REGISTRY/status && ! -L $ACCOUNTS_REGISTRY/status ]]; then
@@ -248,6 +262,8 @@ main() {
         if [[ ${f##*/} =~ ^[0-9]{1,10}$ ]]; then write_status "${f##*/}" "$E_NAME" "$E_SERIAL"; fi
     done
     cancel_revoked_jobs
+    if (( ${#REFUSED_NOW[@]} )); then printf '%s\n' "${REFUSED_NOW[@]}"; fi >"$ACCOUNTS_STATE_DIR/refused.new"
+    mv -f "$ACCOUNTS_STATE_DIR/refused.new" "$ACCOUNTS_STATE_DIR/refused"
 }
 
 # Scheduler: pending jobs of revoked users never start (one squeue per run, only when something is revoked).
