@@ -335,8 +335,9 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
             assert.strictEqual(passwdState("scheduler"), before);
             assert.strictEqual(getent("scheduler", "passwd", "2600000").split(":")[0], "localdave");
             assert.strictEqual(getent("scheduler", "passwd", "dave@contoso.com"), "");
-            // An interactive sign-in shows the hook's one line (pam_exec stdout); `cluster-account-publish --status` anywhere.
-            const seen = login!.ssh(dave, "true", { tty: true });
+            // An interactive shell sign-in shows the hook's line (pam_exec stdout, shown by sshd with the login messages);
+            // `cluster-account-publish --status` anywhere.
+            const seen = login!.ssh(dave, "", { tty: true, input: "exit\n" });
             figures.push(`what a refused user sees at an interactive sign-in: ${JSON.stringify(seen.text.trim())}`);
             assert.match(seen.text, /cluster accounts: the cluster refused your account: UID 2600000 is already used by local account localdave/);
             const st = sshOk(dave, `${PUBLISH} --status`).stdout.toString();

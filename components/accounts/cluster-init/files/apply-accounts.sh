@@ -189,7 +189,8 @@ apply_entry() { # file uid
     E_NAME='' E_SERIAL='' E_HOME=''
     [[ $fuid =~ ^[0-9]{1,10}$ ]] || { refuse "file name is not a UID" "$f"; return; }
     local ftype fowner fmode fsize content=''
-    read -r ftype fowner fmode fsize <<<"${F_META[$fuid]:-? ? 0 0}"
+    local _ino_mtime
+    read -r ftype fowner fmode fsize _ino_mtime <<<"${F_META[$fuid]:-? ? 0 0}"
     [[ $ftype == l ]] && { refuse "$f is a symlink" "$f"; return; }
     [[ $ftype == f ]] || { refuse "$f is not a regular file" "$f"; return; }
     [[ $fowner == 0 ]] || { refuse "$f is owned by UID $fowner, not root" "$f"; return; }
