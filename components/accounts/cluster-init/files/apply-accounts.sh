@@ -119,14 +119,200 @@ probe_badname() {
     if useradd --help 2>&1 | grep -q -- '--badname'; then badname_opt=(--badname); fi
 }
 
-# Runs tool (groupadd/useradd) with args; when it rejects the name (exit 3) retries with --badname where supported.
-add_with_name_retry() {
-    local out rc=0
-    out=$("$@" 2>&1) || rc=$?
-    if (( rc == 3 )) && (( ${#badname_opt[@]} )); then
-        rc=0; out=$("$1" "${badname_opt[@]}" "${@:2}" 2>&1) || rc=$?
+# EL8 (AlmaLinux 8, shadow-utils 4.6) rejects UPNs: Red Hat's goodname patch (shadow-4.5/4.6-goodname.patch in
+# Fedora/RHEL dist-git, libmisc/chkname.c) allows only [a-zA-Z0-9_.][a-zA-Z0-9_.-]*[$]? (not "." "..", not all digits)
+# and upstream's length check keeps user names <= 32 characters; useradd then prints "invalid user name 'NAME'",
+# groupadd "'NAME' is not a valid group name", both exit 3 (E_BAD_ARG). `--badname` arrived upstream after 4.6
+# (shadow-maint/shadow #266, #522, #820; EL9's 4.9 has it); CentOS 7 shows the same refusal for '@'
+# (jdeathe/centos-ssh #584). Then this script writes the entries itself, as useradd/groupadd would, under the lock
+# every shadow-utils tool takes: lckpwdf(3), an fcntl write lock on /etc/.pwd.lock (flock(1) uses flock(2), which does
+# not exclude fcntl locks on Linux, so it is no substitute). Python reaches lckpwdf through ctypes; EL8 always has
+# /usr/libexec/platform-python (dnf needs it). Absolute path, -I (isolated: no PYTHON* variables, no user site, no
+# current directory on sys.path); data only through the environment, never in the code.
+# Operations (CA_OP): addgroup (group + gshadow), adduser (passwd + shadow), delgroup, deluser. Under the lock it
+# re-checks that neither the name nor the ID exists, writes each file as a new temporary file in /etc with the
+# original's owner, mode and SELinux label (the security.selinux attribute, what chcon --reference copies), fsyncs
+# it and renames it over the original (shadow before passwd when adding, after it when removing).
+# glibc's lckpwdf waits at most 15 s for another holder, then fails: nothing is written, the next run retries.
+ETC_EDIT_PY='
+import ctypes, os, re, stat, sys, time
+E = os.environ
+op, name, uid, gid, home, comment = (E.get(k, "") for k in ("CA_OP", "CA_NAME", "CA_UID", "CA_GID", "CA_HOME", "CA_COMMENT"))
+etc = "/etc"
+
+def die(msg):
+    print(msg)
+    sys.exit(1)
+
+# The same name rule as the shell (valid_name): nothing that could break or extend a colon-separated line.
+if len(name) > 128 or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(@[A-Za-z0-9][A-Za-z0-9.-]*)?", name):
+    die("invalid name")
+for v in (uid, gid):
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", v):
+        die("invalid ID")
+if not re.fullmatch(r"/[A-Za-z0-9_.@/-]*", home) or not re.fullmatch(r"[A-Za-z0-9 _.-]*", comment):
+    die("invalid home or comment")
+if op not in ("addgroup", "adduser", "delgroup", "deluser"):
+    die("unknown operation")
+
+def path(base):
+    return os.path.join(etc, base)
+
+def read(base):
+    p = path(base)
+    st = os.lstat(p)
+    if not stat.S_ISREG(st.st_mode):
+        die(p + " is not a regular file")
+    with open(p, "rb") as f:
+        return f.read().decode("latin-1")
+
+def rows(text):
+    return [l.split(":") for l in text.splitlines()]
+
+def without(text, keep):
+    return "".join(l + "\n" for l in text.splitlines() if keep(l.split(":")))
+
+def plus(text, line):
+    return text + ("" if text == "" or text.endswith("\n") else "\n") + line + "\n"
+
+def stage(base, text):
+    # A new file next to the original: its owner, mode and SELinux label, written and fsynced before the rename.
+    p = path(base)
+    st = os.lstat(p)
+    tmp = path(".%s.cluster-accounts.%d" % (base, os.getpid()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0)
+    try:
+        os.fchown(fd, st.st_uid, st.st_gid)
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))
+        try:
+            label = os.getxattr(p, "security.selinux", follow_symlinks=False)
+        except OSError:
+            label = None
+        if label:
+            os.setxattr(fd, "security.selinux", label)
+        data = text.encode("latin-1")
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp, p
+
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+if libc.lckpwdf() != 0:
+    die("cannot take the shadow lock (lckpwdf, " + path(".pwd.lock") + "): another program is changing the account files; retried at the next run")
+staged = []
+try:
+    plan = []
+    has_gshadow = os.path.lexists(path("gshadow"))
+    has_shadow = os.path.lexists(path("shadow"))
+    if op == "addgroup":
+        group = read("group")
+        for f in rows(group):
+            if f[0] == name or (len(f) > 2 and f[2] == gid):
+                die("group %s or GID %s already exists in %s" % (name, gid, path("group")))
+        if has_gshadow:
+            # A gshadow line without a group line is an orphan: replaced by the locked one.
+            plan.append(("gshadow", plus(without(read("gshadow"), lambda f: f[0] != name), name + ":!::")))
+        plan.append(("group", plus(group, "%s:x:%s:" % (name, gid))))
+    elif op == "adduser":
+        passwd = read("passwd")
+        for f in rows(passwd):
+            if f[0] == name or (len(f) > 2 and f[2] == uid):
+                die("user %s or UID %s already exists in %s" % (name, uid, path("passwd")))
+        if has_shadow:
+            # No password (locked, "!!" as EL8 useradd writes without -p); aging as EL8 login.defs: 0, 99999, 7.
+            days = int(time.time() // 86400)
+            plan.append(("shadow", plus(without(read("shadow"), lambda f: f[0] != name), "%s:!!:%d:0:99999:7:::" % (name, days))))
+        plan.append(("passwd", plus(passwd, "%s:x:%s:%s:%s:%s:/bin/bash" % (name, uid, gid, comment, home))))
+    elif op == "deluser":
+        passwd = read("passwd")
+        if not any(f[0] == name and len(f) > 2 and f[2] == uid for f in rows(passwd)):
+            sys.exit(0)
+        plan.append(("passwd", without(passwd, lambda f: f[0] != name)))
+        if has_shadow:
+            plan.append(("shadow", without(read("shadow"), lambda f: f[0] != name)))
+    else:
+        group = read("group")
+        if not any(f[0] == name and len(f) > 2 and f[2] == gid for f in rows(group)):
+            sys.exit(0)
+        plan.append(("group", without(group, lambda f: f[0] != name)))
+        if has_gshadow:
+            plan.append(("gshadow", without(read("gshadow"), lambda f: f[0] != name)))
+    for base, text in plan:
+        staged.append(stage(base, text))
+    for tmp, p in staged:
+        os.rename(tmp, p)
+    staged = []
+    dfd = os.open(etc, os.O_RDONLY | os.O_DIRECTORY)
+    os.fsync(dfd)
+    os.close(dfd)
+finally:
+    for tmp, _ in staged:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    libc.ulckpwdf()
+'
+
+# The interpreter for ETC_EDIT_PY, by absolute path only (EL8: platform-python; elsewhere python3).
+pick_python() {
+    local p
+    for p in /usr/libexec/platform-python /usr/bin/python3; do
+        if [[ -f $p && -x $p ]]; then echo "$p"; return 0; fi
+    done
+    return 1
+}
+
+# etc_edit OP NAME UID GID HOME: ETC_EDIT_PY under the shadow lock; on failure sets WHY_EDIT.
+etc_edit() {
+    local py out rc=0
+    WHY_EDIT=''
+    py=$(pick_python) || { WHY_EDIT="no Python (/usr/libexec/platform-python or /usr/bin/python3) to write the entries under the shadow lock"; return 1; }
+    out=$(CA_OP=$1 CA_NAME=$2 CA_UID=$3 CA_GID=$4 CA_HOME=$5 CA_COMMENT=$MARKER "$py" -I -c "$ETC_EDIT_PY" 2>&1) || rc=$?
+    if (( rc != 0 )); then WHY_EDIT="writing the entries under the shadow lock failed: ${out//$'\n'/ }"; return 1; fi
+    # What useradd/groupadd do after a change: flush the name service caches where they run (errors ignored).
+    if command -v nscd >/dev/null 2>&1; then nscd -i passwd >/dev/null 2>&1 || true; nscd -i group >/dev/null 2>&1 || true; fi
+    if command -v sss_cache >/dev/null 2>&1; then sss_cache -UG >/dev/null 2>&1 || true; fi
+    return 0
+}
+
+# Runs a tool in this shell (no subshell): TOOL_RC, TOOL_OUT (stdout + stderr).
+run_tool() { TOOL_RC=0; TOOL_OUT=$("$@" 2>&1) || TOOL_RC=$?; }
+# The tool refused the name itself (exit 3 with shadow-utils' message), not something else.
+name_rejected() { (( TOOL_RC == 3 )) && [[ $TOOL_OUT == *"invalid user name"* || $TOOL_OUT == *"not a valid group name"* || $TOOL_OUT == *"invalid group name"* ]]; }
+
+# add_account OP NAME UID GID HOME -- TOOL ARGS...: runs groupadd/useradd; when it rejects the name, retries with
+# --badname where supported, else writes the entries itself (etc_edit OP). On failure sets WHY.
+add_account() {
+    local op=$1 name=$2 uid=$3 gid=$4 home=$5
+    shift 6
+    run_tool "$@"
+    if (( TOOL_RC == 3 )) && (( ${#badname_opt[@]} )); then run_tool "$1" "${badname_opt[@]}" "${@:2}"; fi
+    (( TOOL_RC == 0 )) && return 0
+    WHY="$1 failed ($TOOL_RC): ${TOOL_OUT//$'\n'/ }"
+    if name_rejected; then
+        if etc_edit "$op" "$name" "$uid" "$gid" "$home"; then
+            note "$1 rejects the name $name; wrote its entries under the shadow lock instead"
+            return 0
+        fi
+        WHY+="; $WHY_EDIT"
     fi
-    if (( rc != 0 )); then echo "$1 failed ($rc): ${out//$'\n'/ }"; return 1; fi
+    return 1
+}
+
+# remove_account OP NAME UID GID -- TOOL ARGS...: userdel/groupdel; when it rejects the name (EL8's 4.6 does not check
+# names on removal; later releases might), removes the entries itself. Other failures are ignored as before.
+remove_account() {
+    local op=$1 name=$2 uid=$3 gid=$4
+    shift 5
+    run_tool "$@"
+    if name_rejected; then etc_edit "$op" "$name" "$uid" "$gid" "/" || note "$1 rejects the name $name and $WHY_EDIT"; fi
+    return 0
 }
 
 REVOKED_UIDS=' '
@@ -188,7 +374,7 @@ release_held_jobs() { # uid
 }
 
 apply_entry() { # file uid
-    local f=$1 fuid=$2 line key value name='' uid='' gid='' home='' state='' serial='' seen=' ' why
+    local f=$1 fuid=$2 line key value name='' uid='' gid='' home='' state='' serial='' seen=' '
     STATUS_RESULT='' STATUS_REASON=''
     E_NAME='' E_SERIAL='' E_HOME=''
     [[ $fuid =~ ^[0-9]{1,10}$ ]] || { refuse "file name is not a UID" "$f"; return; }
@@ -224,8 +410,8 @@ apply_entry() { # file uid
     if [[ $state == revoked ]]; then
         STATUS_RESULT=revoked
         if [[ $have_uid == "$uid" && ${P_GECOS[$name]:-} == "$MARKER" ]]; then
-            userdel -- "$name" >/dev/null 2>&1 || true
-            if [[ ${G_GID[$name]:-} == "$gid" ]]; then groupdel -- "$name" >/dev/null 2>&1 || true; fi
+            remove_account deluser "$name" "$uid" "$gid" -- userdel -- "$name"
+            if [[ ${G_GID[$name]:-} == "$gid" ]]; then remove_account delgroup "$name" "$uid" "$gid" -- groupdel -- "$name"; fi
             [[ ${H_LINK[$name]:-} == "l $SHARED_HOME/$name" ]] && rm -f -- "/home/$name"
             unset "P_UID[$name]" "P_NAME[$uid]"
             note "revoked $name (uid $uid): account removed"
@@ -240,11 +426,11 @@ apply_entry() { # file uid
     if [[ -n ${G_GID[$name]:-} && ${G_GID[$name]} != "$gid" ]]; then refuse "group $name already exists locally with GID ${G_GID[$name]}" "$f"; return; fi
     if [[ -z $have_uid ]]; then
         if [[ -z ${G_NAME[$gid]:-} ]]; then
-            why=$(add_with_name_retry groupadd -g "$gid" -- "$name") || { refuse "$why" "$f"; return; }
+            add_account addgroup "$name" "$uid" "$gid" "$home" -- groupadd -g "$gid" -- "$name" || { refuse "$WHY" "$f"; return; }
             G_NAME[$gid]=$name; G_GID[$name]=$gid
         fi
-        why=$(add_with_name_retry useradd -u "$uid" -g "$gid" -N -M -l -d "$home" -s /bin/bash -c "$MARKER" -- "$name") \
-            || { refuse "$why" "$f"; return; }
+        add_account adduser "$name" "$uid" "$gid" "$home" -- useradd -u "$uid" -g "$gid" -N -M -l -d "$home" -s /bin/bash -c "$MARKER" -- "$name" \
+            || { refuse "$WHY" "$f"; return; }
         P_UID[$name]=$uid; P_NAME[$uid]=$name; P_GECOS[$name]=$MARKER
         note "created $name (uid $uid, gid $gid, home $home)"
         release_held_jobs "$uid"
