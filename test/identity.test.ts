@@ -12,6 +12,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { MiniCluster, writeKey } from "./support/cluster";
+import { installEl8Shadow, removeEl8Shadow } from "./support/el8-shadow";
 import { EntraLoginHost, EntraUser } from "./support/entra-standin";
 import { requirePrereqs } from "./support/prereqs";
 import { Daemon, run, RunResult, waitFor } from "./support/proc";
@@ -507,47 +508,180 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
         });
     });
 
-    describe("names with '@' where useradd rejects them (EL8's shadow-utils: unknown, so both answers are handled)", function () {
-        // Debian 12's useradd accepts '@' (measured here). A stand-in for a stricter useradd/groupadd in the compute host's
-        // /usr/local/sbin (first on the apply script's PATH): exit 3 "invalid user name" for '@', unless --badname is
-        // given and supported, in which case it runs the real tool.
-        const fake = (tool: string, badname: boolean) => [
-            "#!/bin/bash",
-            `# Test stand-in: a ${tool} that rejects '@' in names${badname ? " unless --badname" : " and has no --badname"}.`,
-            `if [[ $1 == --help ]]; then echo "Usage: ${tool} [options] LOGIN"; ${badname ? "echo '      --badname                 do not check for bad names';" : ""} exit 0; fi`,
-            badname ? `if [[ $1 == --badname ]]; then shift; exec /usr/sbin/${tool} "$@"; fi` : "",
-            `for a in "$@"; do if [[ $a == *@* ]]; then echo "${tool}: invalid user name '$a'" >&2; exit 3; fi; done`,
-            `exec /usr/sbin/${tool} "$@"`,
-            "",
-        ].join("\n");
-        const install = (badname: boolean) => {
-            for (const tool of ["useradd", "groupadd"]) {
-                run(c!.net.hostArgv("compute", ["bash", "-c", 'cat > "$0" && chmod 0755 "$0"', `/usr/local/sbin/${tool}`]), { input: fake(tool, badname) });
+    describe("AlmaLinux 8's shadow-utils 4.6 (stand-in: goodname rule, no --badname): UPN accounts written under the shadow lock", function () {
+        // test/support/el8-shadow.ts: useradd/groupadd as EL8's, in the scheduler's and compute's /usr/local/sbin (first on
+        // the apply script's PATH). Debian 12's own useradd accepts '@' (measured), so without the stand-in the fallback
+        // would never run here.
+        const ETC_FILES = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"];
+        const meta = (h: string) => hostOk(h, ["stat", "-c", "%n %U:%G %a", ...ETC_FILES]).stdout.toString();
+        const etcState = (h: string) => hostOk(h, ["stat", "-c", "%n %i %Y", ...ETC_FILES]).stdout.toString() + sha256(hostOk(h, ["cat", ...ETC_FILES]).stdout);
+        const lineOf = (h: string, file: string, name: string) =>
+            hostOk(h, ["cat", file]).stdout.toString().split("\n").filter(l => l.split(":")[0] === name);
+        const leftovers = (h: string) => hostOk(h, ["ls", "-a", "/etc"]).stdout.toString().split("\n").filter(f => f.includes("cluster-accounts."));
+        const today = () => Math.floor(Date.now() / 86400000);
+        const editPy = /^ETC_EDIT_PY='\n([\s\S]*?)^'$/m.exec(fs.readFileSync(path.join(SPEC, "files/apply-accounts.sh"), "utf8"))?.[1] ?? "";
+        let henry: EntraUser;
+        let henryUid = 0;
+        const metaBefore: Record<string, string> = {};
+        before(function () {
+            for (const h of ["scheduler", "compute"]) {
+                metaBefore[h] = meta(h);
+                installEl8Shadow(argv => c!.net.hostArgv(h, argv));
             }
-        };
-        after(async function () {
-            hostOk("compute", ["rm", "-f", "/usr/local/sbin/useradd", "/usr/local/sbin/groupadd"]);
-            fs.rmSync(path.join(registry, "users", "2800001"), { force: true });
-            fs.rmSync(path.join(registry, "users", "2800002"), { force: true });
+        });
+        after(function () {
+            for (const h of ["scheduler", "compute"]) removeEl8Shadow(argv => c!.net.hostArgv(h, argv));
+            for (const u of ["2800011", "2800012", "2800013", "2800014", "2800015"]) {
+                fs.rmSync(path.join(registry, "users", u), { force: true });
+                fs.rmSync(path.join(registry, "status", u), { force: true });
+            }
         });
 
-        it("without --badname: a clear refusal naming useradd's complaint, nothing created", function () {
-            install(false);
-            fs.writeFileSync(path.join(registry, "users", "2800001"), good(2800001, "frank@contoso.com"), { mode: 0o644 });
-            const r = apply("compute");
-            assert.strictEqual(r.status, 0, r.text);
-            assert.match(r.stdout.toString(), /refused registry entry .*\/2800001: groupadd failed \(3\): groupadd: invalid user name 'frank@contoso\.com'/);
-            assert.strictEqual(getent("compute", "passwd", "frank@contoso.com"), "");
-            assert.strictEqual(getent("compute", "group", "frank@contoso.com"), "");
+        it("the stand-in behaves as EL8's: '@' and > 32 characters refused with exit 3 and shadow-utils' message, no --badname (exit 2)", function () {
+            let r = host("compute", ["useradd", "--badname", "-M", "x@y.z"]);
+            assert.strictEqual(r.status, 2, r.text);
+            assert.match(r.stderr.toString(), /^useradd: unrecognized option '--badname'\nUsage: useradd \[options\] LOGIN/);
+            assert.doesNotMatch(host("compute", ["useradd", "--help"]).stdout.toString(), /badname/);
+            r = host("compute", ["groupadd", "-g", "2800010", "--", "x@y.z"]);
+            assert.deepStrictEqual([r.status, r.stderr.toString()], [3, "groupadd: 'x@y.z' is not a valid group name\n"]);
+            r = host("compute", ["useradd", "-M", "-N", "-g", "nogroup", "--", "a".repeat(33)]);
+            assert.deepStrictEqual([r.status, r.stderr.toString()], [3, `useradd: invalid user name '${"a".repeat(33)}'\n`]);
+            for (const bad of ["12345", "-x", "..", "a$b"]) assert.strictEqual(host("compute", ["useradd", "-M", "-N", "-g", "nogroup", "--", bad]).status, 3, bad);
+            // Names the goodname rule allows go to the real tool (mixed case, dots, a trailing '$', 32 characters).
+            for (const ok of ["Plain.Name", "samba$", "b".repeat(32)]) {
+                hostOk("compute", ["useradd", "-M", "-N", "-g", "nogroup", "--", ok]);
+                hostOk("compute", ["userdel", ok]);
+            }
         });
 
-        it("with --badname: retried with it, the account is created", function () {
-            install(true);
-            fs.writeFileSync(path.join(registry, "users", "2800002"), good(2800002, "grace@contoso.com"), { mode: 0o644 });
-            const r = apply("compute");
+        it("end to end: a UPN user's first sign-in creates the account on the scheduler, and sbatch runs on compute as the user from the home", async function () {
+            henry = login!.newUser("henry@contoso.com");
+            login!.grantRole(henry);
+            henryUid = uidOf(henry);
+            assert.match(fs.readFileSync(path.join(registry, "status", String(henryUid)), "utf8"), /^result=applied$/m, "the scheduler created it");
+            const job = await batch(henry, "el8");
+            assert.strictEqual(job.state, "COMPLETED", job.out);
+            assert.match(job.out, new RegExp(`^uid=${henryUid}$`, "m"));
+            assert.match(job.out, /^name=henry@contoso\.com$/m);
+            assert.match(job.out, new RegExp(`^cwd=${homeOf(henry).replace(/\./g, "\\.")}$`, "m"));
+            assert.match(job.out, /^host=compute$/m);
+            assert.match(job.out, new RegExp(`^owner=${henryUid}$`, "m"));
+        });
+
+        it("writes exactly what EL8's useradd/groupadd would (locked password), keeps owner, mode and the other lines, leaves no temporary file", function () {
+            const n = "henry@contoso.com";
+            for (const h of ["scheduler", "compute"]) {
+                assert.deepStrictEqual(lineOf(h, "/etc/passwd", n), [`${n}:x:${henryUid}:${henryUid}:cluster-accounts:/home/${n}:/bin/bash`], h);
+                assert.deepStrictEqual(lineOf(h, "/etc/group", n), [`${n}:x:${henryUid}:`], h);
+                const shadow = lineOf(h, "/etc/shadow", n);
+                assert.strictEqual(shadow.length, 1, h);
+                assert.match(shadow[0], new RegExp(`^henry@contoso\\.com:!!:(${today() - 1}|${today()}):0:99999:7:::$`), h);
+                assert.deepStrictEqual(lineOf(h, "/etc/gshadow", n), [`${n}:!::`], h);
+                assert.strictEqual(meta(h), metaBefore[h], `${h}: owners and modes kept (Debian: shadow root:shadow 640)`);
+                assert.deepStrictEqual(leftovers(h), [], h);
+                assert.strictEqual(getent(h, "passwd", n).split(":")[2], String(henryUid));
+            }
+            // Nothing else in the files changed: everything but the new lines is what the image had.
+            assert.ok(lineOf("compute", "/etc/passwd", "root").length === 1 && lineOf("compute", "/etc/passwd", c!.user.name).length === 1);
+        });
+
+        it("a second apply run changes nothing and says nothing", function () {
+            for (const h of ["scheduler", "compute"]) {
+                apply(h);
+                const state = etcState(h);
+                for (let i = 0; i < 2; i++) {
+                    const r = apply(h);
+                    assert.strictEqual(r.status, 0, r.text);
+                    assert.strictEqual(r.text, "", h);
+                    assert.strictEqual(etcState(h), state, `${h}: same files (inode, mtime, content)`);
+                }
+            }
+        });
+
+        it("while another process holds lckpwdf the apply waits (glibc: at most 15 s), writes nothing, and creates the account once the lock is free", async function () {
+            this.timeout(120000);
+            const holderCode = "import ctypes, sys, time\nl = ctypes.CDLL('libc.so.6')\nassert l.lckpwdf() == 0\nprint('held', flush=True)\ntime.sleep(float(sys.argv[1]))\nl.ulckpwdf()\n";
+            const hold = async (seconds: number, tag: string) => {
+                const d = c!.startDaemon("compute", `pwd-lock-${tag}`, ["/usr/bin/python3", "-I", "-c", holderCode, String(seconds)]);
+                await waitFor(() => d.log().includes("held") || d.exited, 10000, () => `lock holder: ${d.log()}`);
+                assert.ok(!d.exited, d.log());
+                return d;
+            };
+            fs.writeFileSync(path.join(registry, "users", "2800011"), good(2800011, "ivy@contoso.com"), { mode: 0o644 });
+            const before = etcState("compute");
+            let holder = await hold(40, "long");
+            let t0 = Date.now();
+            let r = apply("compute");
+            const blockedMs = Date.now() - t0;
+            await holder.stop();
             assert.strictEqual(r.status, 0, r.text);
-            assert.match(getent("compute", "passwd", "grace@contoso.com"), /^grace@contoso\.com:x:2800002:2800002:cluster-accounts:/);
-            assert.match(getent("compute", "group", "grace@contoso.com"), /:2800002:/);
+            assert.match(r.stdout.toString(), /refused registry entry .*\/2800011: groupadd failed \(3\): groupadd: 'ivy@contoso\.com' is not a valid group name; writing the entries under the shadow lock failed: cannot take the shadow lock \(lckpwdf/);
+            assert.ok(blockedMs >= 14000, `waited ${blockedMs} ms for the lock`);
+            assert.strictEqual(etcState("compute"), before, "nothing written while the lock was held");
+            assert.strictEqual(getent("compute", "passwd", "ivy@contoso.com"), "");
+            figures.push(`apply against a held lckpwdf: gave up after ${blockedMs} ms (glibc's 15 s)`);
+            // The next timer run retries at once when the files change, else within 60 s (the fast path); here at once.
+            fs.rmSync(path.join(stateDir("compute"), "signature"), { force: true });
+            holder = await hold(3, "short");
+            t0 = Date.now();
+            r = apply("compute");
+            const waitedMs = Date.now() - t0;
+            await holder.stop();
+            assert.strictEqual(r.status, 0, r.text);
+            assert.match(getent("compute", "passwd", "ivy@contoso.com"), /^ivy@contoso\.com:x:2800011:2800011:cluster-accounts:/);
+            assert.ok(waitedMs >= 1500, `created only after the holder let go (${waitedMs} ms)`);
+            figures.push(`apply while lckpwdf was held for 3 s: account created after ${waitedMs} ms`);
+        });
+
+        it("revocation removes such accounts on scheduler and compute, whether userdel/groupdel accept the name (4.6) or reject it", function () {
+            const n = "henry@contoso.com";
+            installEl8Shadow(argv => c!.net.hostArgv("compute", argv), { strictRemoval: true });
+            assert.strictEqual(host("compute", ["userdel", "--", n]).status, 3, "the strict userdel stand-in rejects the name");
+            const rv = login!.onLogin([PUBLISH, "--revoke", n]);
+            assert.strictEqual(rv.status, 0, rv.text);
+            for (const h of ["scheduler", "compute"]) {
+                const r = apply(h);
+                assert.strictEqual(r.status, 0, r.text);
+                assert.strictEqual(getent(h, "passwd", n), "", h);
+                assert.strictEqual(getent(h, "group", n), "", h);
+                for (const f of ETC_FILES) assert.deepStrictEqual(lineOf(h, f, n), [], `${h} ${f}`);
+                assert.strictEqual(meta(h), metaBefore[h], h);
+                assert.deepStrictEqual(leftovers(h), [], h);
+            }
+            assert.match(fs.readFileSync(path.join(registry, "status", String(henryUid)), "utf8"), /^result=revoked$/m);
+            assert.ok(fs.existsSync(homeOf(henry)), "the home on /shared stays");
+        });
+
+        it("names even the fallback must not write (':', '/', leading '-', newline) are refused by validation, and by the writer itself", function () {
+            const before = etcState("compute");
+            // One UID each: a refusal is reported once, when it first appears.
+            for (const [uid, name] of [["2800012", "a:b@contoso.com"], ["2800013", "a/b@contoso.com"], ["2800014", "-a@contoso.com"]]) {
+                const f = path.join(registry, "users", uid);
+                fs.writeFileSync(f, good(Number(uid), name), { mode: 0o644 });
+                const r = apply("compute");
+                assert.strictEqual(r.status, 0, r.text);
+                assert.match(r.stdout.toString(), new RegExp(`refused registry entry .*/${uid}: invalid name`), name);
+                fs.rmSync(f);
+            }
+            assert.ok(editPy.includes("lckpwdf"), "the writer was found in the apply script");
+            for (const name of ["a:b@contoso.com", "a/b@contoso.com", "-a@contoso.com", "a\nroot::0:0::/:/bin/sh", ""]) {
+                const r = host("compute", ["env", "CA_OP=adduser", `CA_NAME=${name}`, "CA_UID=2800012", "CA_GID=2800012", "CA_HOME=/home/x", "CA_COMMENT=cluster-accounts",
+                    "/usr/bin/python3", "-I", "-c", editPy]);
+                assert.deepStrictEqual([r.status, r.stdout.toString()], [1, "invalid name\n"], JSON.stringify(name));
+            }
+            assert.strictEqual(etcState("compute"), before);
+        });
+
+        it("without any Python the entry is refused clearly (as before), nothing is written", function () {
+            fs.writeFileSync(path.join(registry, "users", "2800015"), good(2800015, "judy@contoso.com"), { mode: 0o644 });
+            const before = etcState("compute");
+            // A private mount namespace on compute where the interpreter is not executable.
+            const r = host("compute", ["unshare", "--mount", "--propagation", "private", "--", "bash", "-c",
+                `mount --bind /dev/null "$(readlink -f /usr/bin/python3)" && exec ${APPLY}`]);
+            assert.strictEqual(r.status, 0, r.text);
+            assert.match(r.stdout.toString(), /refused registry entry .*\/2800015: groupadd failed \(3\): groupadd: 'judy@contoso\.com' is not a valid group name; no Python \(\/usr\/libexec\/platform-python or \/usr\/bin\/python3\)/);
+            assert.strictEqual(etcState("compute"), before);
+            assert.strictEqual(getent("compute", "passwd", "judy@contoso.com"), "");
         });
     });
 
