@@ -531,7 +531,7 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
         });
         after(function () {
             for (const h of ["scheduler", "compute"]) removeEl8Shadow(argv => c!.net.hostArgv(h, argv));
-            for (const u of ["2800011", "2800012", "2800013", "2800014", "2800015"]) {
+            for (const u of ["2800011", "2800012", "2800013", "2800014", "2800015", "2800016", "2800017"]) {
                 fs.rmSync(path.join(registry, "users", u), { force: true });
                 fs.rmSync(path.join(registry, "status", u), { force: true });
             }
@@ -670,6 +670,23 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
                 assert.deepStrictEqual([r.status, r.stdout.toString()], [1, "invalid name\n"], JSON.stringify(name));
             }
             assert.strictEqual(etcState("compute"), before);
+        });
+
+        it("where --badname exists (a later shadow-utils): retried with it; a name over its 32-character limit still gets the fallback", function () {
+            installEl8Shadow(argv => c!.net.hostArgv("compute", argv), { withBadname: true });
+            try {
+                const long = `${"k".repeat(30)}@contoso.com`;
+                fs.writeFileSync(path.join(registry, "users", "2800016"), good(2800016, "kate@contoso.com"), { mode: 0o644 });
+                fs.writeFileSync(path.join(registry, "users", "2800017"), good(2800017, long), { mode: 0o644 });
+                const r = apply("compute");
+                assert.strictEqual(r.status, 0, r.text);
+                assert.doesNotMatch(r.stdout.toString(), /rejects the name kate@/, "kate: created by useradd --badname");
+                assert.match(r.stdout.toString(), new RegExp(`useradd rejects the name ${long}; wrote its entries under the shadow lock instead`));
+                assert.match(getent("compute", "passwd", "kate@contoso.com"), /^kate@contoso\.com:x:2800016:2800016:cluster-accounts:/);
+                assert.deepStrictEqual(lineOf("compute", "/etc/passwd", long), [`${long}:x:2800017:2800017:cluster-accounts:/home/${long}:/bin/bash`]);
+            } finally {
+                installEl8Shadow(argv => c!.net.hostArgv("compute", argv));
+            }
         });
 
         it("without any Python the entry is refused clearly (as before), nothing is written", function () {

@@ -23,18 +23,28 @@ const VALIDATE = [
     "}",
 ];
 
-function standIn(tool: string, refusal: (name: string) => string, usage: string): string {
+// withBadname: the later behaviour (EL9's 4.9, upstream since 2019): --badname listed in --help, skips the character
+// rule but not the 32-character limit (shadow-maint/shadow issue 584: "The length check (< 32 characters) is still
+// enforced"), and is not passed on to the real tool.
+function standIn(tool: string, refusal: (name: string) => string, usage: string, withBadname = false): string {
     return [
         "#!/bin/bash",
-        `# Test stand-in: AlmaLinux 8's ${tool} (shadow-utils 4.6 + goodname patch); see test/support/el8-shadow.ts.`,
+        `# Test stand-in: AlmaLinux 8's ${tool} (shadow-utils 4.6 + goodname patch)${withBadname ? ", with a later release's --badname" : ""}; see test/support/el8-shadow.ts.`,
         ...VALIDATE,
-        `usage() { echo "Usage: ${tool} ${usage}"; echo; echo "Options:"; echo "  -h, --help                    display this help message and exit"; }`,
+        `usage() { echo "Usage: ${tool} ${usage}"; echo; echo "Options:"; ${withBadname ? "echo '      --badname                 do not check for bad names';" : ""} echo "  -h, --help                    display this help message and exit"; }`,
+        "badname=''",
+        "args=()",
         "for a in \"$@\"; do",
-        "    [[ $a == -- ]] && break",
-        `    case $a in --badname | --badnames) echo "${tool}: unrecognized option '$a'" >&2; usage >&2; exit 2 ;; -h | --help) usage; exit 0 ;; esac`,
+        "    if [[ $a == -- ]]; then break; fi",
+        withBadname
+            ? "    case $a in --badname | --badnames) badname=1; shift; continue ;; -h | --help) usage; exit 0 ;; esac"
+            : `    case $a in --badname | --badnames) echo "${tool}: unrecognized option '$a'" >&2; usage >&2; exit 2 ;; -h | --help) usage; exit 0 ;; esac`,
+        "    args+=(\"$a\"); shift",
         "done",
+        "set -- \"${args[@]}\" \"$@\"",
         "name=${!#}",
-        `if ! good "$name"; then echo "${refusal("$name")}" >&2; exit 3; fi`,
+        "if [[ -n $badname ]]; then (( ${#name} <= 32 )) || { echo \"" + refusal("$name") + "\" >&2; exit 3; }",
+        `elif ! good "$name"; then echo "${refusal("$name")}" >&2; exit 3; fi`,
         `exec /usr/sbin/${tool} "$@"`,
         "",
     ].join("\n");
@@ -46,8 +56,11 @@ const STRICT_USERDEL = standIn("userdel", n => `userdel: invalid user name '${n}
 const STRICT_GROUPDEL = standIn("groupdel", n => `groupdel: '${n}' is not a valid group name`, "[options] GROUP");
 
 /** Installs the stand-ins into /usr/local/sbin of a test host (hostArgv: argv that runs on that host). */
-export function installEl8Shadow(hostArgv: (argv: string[]) => string[], opts: { strictRemoval?: boolean } = {}): void {
-    const tools: Array<[string, string]> = [["useradd", EL8_USERADD], ["groupadd", EL8_GROUPADD]];
+export function installEl8Shadow(hostArgv: (argv: string[]) => string[], opts: { strictRemoval?: boolean; withBadname?: boolean } = {}): void {
+    const tools: Array<[string, string]> = opts.withBadname
+        ? [["useradd", standIn("useradd", n => `useradd: invalid user name '${n}'`, "[options] LOGIN", true)],
+            ["groupadd", standIn("groupadd", n => `groupadd: '${n}' is not a valid group name`, "[options] GROUP", true)]]
+        : [["useradd", EL8_USERADD], ["groupadd", EL8_GROUPADD]];
     if (opts.strictRemoval) tools.push(["userdel", STRICT_USERDEL], ["groupdel", STRICT_GROUPDEL]);
     for (const [tool, text] of tools) {
         const r: RunResult = run(hostArgv(["bash", "-c", 'install -d -m 0755 /usr/local/sbin && cat > "$0" && chmod 0755 "$0"', `/usr/local/sbin/${tool}`]), { input: text });
