@@ -210,7 +210,7 @@ describe("program under mocks (dev stack)", function () {
         const got = entraAssignments(dev)
             .map(a => `${a.name} ${a.inputs.principalType} ${a.inputs.roleDefinitionId} ${a.inputs.scope}`).sort();
         const want: string[] = [];
-        for (const [user, admin] of [["alice", true], ["bob", false]] as const) {
+        for (const [user, admin] of [["alice-contoso-com", true], ["bob", false]] as const) {
             want.push(`entra-user-${user}-${admin ? "admin" : "user"}-login User ${role(admin ? ROLE.virtualMachineAdministratorLogin : ROLE.virtualMachineUserLogin)} ${vmId}`);
             want.push(`entra-user-${user}-reader-vm User ${role(ROLE.reader)} ${vmId}`);
             want.push(`entra-user-${user}-reader-nic User ${role(ROLE.reader)} ${nicId}`);
@@ -223,7 +223,7 @@ describe("program under mocks (dev stack)", function () {
         const assignments = entraAssignments(dev);
         const bob = assignments.find(a => a.name === "entra-user-bob-user-login")!;
         assert.strictEqual(bob.inputs.principalId, "3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b");
-        const alice = assignments.find(a => a.name === "entra-user-alice-admin-login")!;
+        const alice = assignments.find(a => a.name === "entra-user-alice-contoso-com-admin-login")!;
         assert.match(String(alice.inputs.principalId), /^[0-9a-f-]{36}$/);
         assert.notStrictEqual(alice.inputs.principalId, "alice@contoso.com");
     });

@@ -5,7 +5,7 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { ClusterUser, Settings } from "../config";
+import { PinnedNodeAccount, pinnedNodeAccounts, Settings } from "../config";
 
 type ClusterSettings = Settings["cluster"];
 import { seedInvocation } from "../slurm/seed";
@@ -81,17 +81,18 @@ function recordString(s: string): string {
 }
 
 /**
- * The CycleCloud records for the configured users: an AuthenticatedUser with the same Linux name and UID as
- * on the login node and node access through the global node roles (admins: Global Node Admin, with sudo),
- * and a Credential with the user's SSH public key.
+ * The CycleCloud records for the pinned node accounts in `users` (Entra users need none: the account
+ * registry carries them): an AuthenticatedUser with node access through the global node roles (admins:
+ * Global Node Admin, with sudo) and the configured UID (none: CycleCloud numbers it from 20000), and a
+ * Credential with the account's SSH public key.
  */
-export function renderUserRecords(users: ClusterUser[]): string {
+export function renderUserRecords(users: PinnedNodeAccount[]): string {
     return users.map(u => [
         `AdType = "AuthenticatedUser"`,
         `Name = ${recordString(u.name)}`,
         `Authentication = "internal"`,
         `Roles = {"User", ${u.admin ? '"Global Node Admin"' : '"Global Node User"'}}`,
-        `UID = ${u.uid}`,
+        ...(u.uid !== undefined ? [`UID = ${u.uid}`] : []),
         `Superuser = false`,
         `NodeAccessDisabled = false`,
         ``,
@@ -139,8 +140,8 @@ export class SlurmCluster extends pulumi.ComponentResource {
             connection: atServer,
             create: scriptCommand([]),
             stdin: scriptStdin("users.sh", {
-                CC_USER_RECORDS: renderUserRecords(settings.users),
-                CC_MANAGED_USERS: settings.users.map(u => u.name).join(" "),
+                CC_USER_RECORDS: renderUserRecords(pinnedNodeAccounts(settings.users)),
+                CC_MANAGED_USERS: pinnedNodeAccounts(settings.users).map(u => u.name).join(" "),
             }),
             addPreviousOutputInEnv: false,
         }, { ...parent, dependsOn: [server.init] });

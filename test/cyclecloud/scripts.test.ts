@@ -12,7 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import { clusterParameters, renderUserRecords } from "../../components/cyclecloud/cluster";
 import { readScript, scriptCommand, scriptStdin, ScriptName } from "../../components/cyclecloud/scripts";
-import { ClusterUser } from "../../components/config";
+import { PinnedNodeAccount } from "../../components/config";
 
 const FAKES = path.join(__dirname, "fakes");
 const PASSWORD = "Contract-Test-Passw0rd!";
@@ -275,17 +275,17 @@ describe("contract tests of our CycleCloud scripts (stand-in cyclecloud/cycle_se
     });
 
     describe("users.sh", () => {
-        const alice: ClusterUser = { name: "alice", uid: 20001, sshPublicKey: "ssh-ed25519 AAAAalice alice@x", entra: "alice@contoso.com", admin: true };
-        const bob: ClusterUser = { name: "bob", uid: 20002, sshPublicKey: "ssh-ed25519 AAAAbob bob@x", entra: "bob@contoso.com", admin: false };
-        const env = (users: ClusterUser[]) => ({ CC_USER_RECORDS: renderUserRecords(users), CC_MANAGED_USERS: users.map(u => u.name).join(" ") });
+        const alice: PinnedNodeAccount = { name: "alice", uid: 10001, sshPublicKey: "ssh-ed25519 AAAAalice alice@x", entra: "alice@contoso.com", admin: true };
+        const bob: PinnedNodeAccount = { name: "bob", uid: 10002, sshPublicKey: "ssh-ed25519 AAAAbob bob@x", entra: "bob@contoso.com", admin: false };
+        const env = (users: PinnedNodeAccount[]) => ({ CC_USER_RECORDS: renderUserRecords(users), CC_MANAGED_USERS: users.map(u => u.name).join(" ") });
 
         it("imports the records of the configured users once; a second run imports nothing", () => {
             const sb = new Sandbox();
             const first = sb.run("users.sh", [], env([alice, bob]));
             assert.strictEqual(first.status, 0, first.stderr);
             const records = sb.read("records.log");
-            assert.match(records, /Name = "alice"\nAuthentication = "internal"\nRoles = \{"User", "Global Node Admin"\}\nUID = 20001/);
-            assert.match(records, /Name = "bob"\nAuthentication = "internal"\nRoles = \{"User", "Global Node User"\}\nUID = 20002/);
+            assert.match(records, /Name = "alice"\nAuthentication = "internal"\nRoles = \{"User", "Global Node Admin"\}\nUID = 10001/);
+            assert.match(records, /Name = "bob"\nAuthentication = "internal"\nRoles = \{"User", "Global Node User"\}\nUID = 10002/);
             assert.match(records, /PublicKey = "ssh-ed25519 AAAAbob bob@x"/);
             const size = records.length;
             const again = sb.run("users.sh", [], env([alice, bob]));

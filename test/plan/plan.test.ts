@@ -200,7 +200,7 @@ describe("npm run plan (modules)", function () {
             const params = JSON.parse(fs.readFileSync(path.join(dev.outDir, "commands", "slurm-cluster", "CC_CLUSTER_PARAMS.json"), "utf8"));
             assert.strictEqual(params.configuration_slurm_version, "25.11.5");
             const records = fs.readFileSync(path.join(dev.outDir, "commands", "slurm-users", "CC_USER_RECORDS.txt"), "utf8");
-            assert.match(records, /Name = "alice"[\s\S]*UID = 20001/);
+            assert.match(records, /Name = "bob"[\s\S]*UID = 10002/);
             const init = fs.readFileSync(path.join(dev.outDir, "commands", "cyclecloud-init", "stdin.sh"), "utf8");
             assert.match(init, /^export CC_ADMIN_PASSWORD=\[secret\]$/m, "the secret stdin is shown with its values masked");
         }
