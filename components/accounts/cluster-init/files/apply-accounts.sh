@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Runs as root on every cluster node (scheduler, compute, CycleCloud login nodes), installed as
+# /usr/local/sbin/cluster-accounts-apply by the cluster-init spec; called at boot, by cluster-accounts.timer and by
+# the Slurm prolog. Applies the account registry on /shared (written by root on the login node, see
+# publish-account.sh for the entry format) to this node's local accounts.
+# Changes: local groups/users created by it (GECOS "cluster-accounts"), /home/<name> symlinks to $SHARED_HOME/<name>;
+# on the scheduler also $ACCOUNTS_REGISTRY/status/<UID> (the answer the login node shows the user), releases jobs
+# held because their UID was unknown, cancels pending jobs of revoked users. Quiet and a no-op when nothing changed.
+# Refusals (untrusted path or entry, bad values, collisions with local accounts) are logged (logger -t
+# cluster-accounts) and written to the status; a refused entry changes nothing. Entries are data, never executed.
+# Settings: /etc/default/cluster-accounts (KEY=VALUE data, never sourced); environment overrides.
+set -euo pipefail
+umask 022
+export LC_ALL=C
+
+prog=cluster-accounts
+MARKER=cluster-accounts
+MAX_ENTRY_BYTES=1024
+# Never handed out whatever the range says: slurm, munge, slurmrestd (cyclecloud-slurm), nobody.
+RESERVED_IDS=" 11100 11101 11102 65534 "
+SETTINGS_KEYS=(ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX ACCOUNTS_ROLE ACCOUNTS_LOCK)
+
+fail() { echo "$prog: $*" >&2; logger -t "$prog" -- "error: $*" 2>/dev/null || true; exit 1; }
+note() { echo "$prog: $*"; logger -t "$prog" -- "$*" 2>/dev/null || true; }
+
+load_settings() {
+    local file=${ACCOUNTS_SETTINGS:-/etc/default/cluster-accounts} key value k
+    if [[ -f $file ]]; then
+        while IFS='=' read -r key value; do
+            [[ $key =~ ^[A-Z_]+$ ]] || continue
+            for k in "${SETTINGS_KEYS[@]}"; do
+                if [[ $k == "$key" && -z ${!k+x} ]]; then printf -v "$k" '%s' "$value"; fi
+            done
+        done <"$file"
+    fi
+    ACCOUNTS_REGISTRY=${ACCOUNTS_REGISTRY:-/shared/apps/accounts}
+    ACCOUNTS_TRUST_ROOT=${ACCOUNTS_TRUST_ROOT:-/shared}
+    SHARED_HOME=${SHARED_HOME:-/shared/home}
+    ACCOUNTS_UID_MIN=${ACCOUNTS_UID_MIN:-65536}
+    ACCOUNTS_UID_MAX=${ACCOUNTS_UID_MAX:-4294967293}
+    ACCOUNTS_LOCK=${ACCOUNTS_LOCK:-/run/cluster-accounts.lock}
+    local n
+    for n in ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX; do
+        [[ ${!n} =~ ^[0-9]{1,10}$ ]] || fail "setting $n=${!n} is not a number"
+    done
+    if [[ -z ${ACCOUNTS_ROLE:-} ]]; then
+        ACCOUNTS_ROLE=$( (jetpack config slurm.role || /opt/cycle/jetpack/bin/jetpack config slurm.role) 2>/dev/null || echo execute)
+    fi
+}
+
+# Trusted: not a symlink, the expected type, owned by root, not group/world-writable.
+trusted() {
+    local p=$1 kind=$2 owner mode type
+    [[ -L $p ]] && { echo "$p is a symlink"; return 1; }
+    [[ -e $p ]] || { echo "$p does not exist"; return 1; }
+    read -r owner mode type < <(stat -c '%u %a %F' -- "$p")
+    [[ $kind == dir && $type != directory ]] && { echo "$p is not a directory"; return 1; }
+    [[ $owner == 0 ]] || { echo "$p is owned by UID $owner, not root"; return 1; }
+    (( (8#$mode & 8#022) == 0 )) || { echo "$p is group- or world-writable (mode $mode)"; return 1; }
+}
+
+# Every directory from the trust root (the /shared mount point) down to $1.
+check_chain() {
+    local target=$1 rel p why part
+    case $target in "$ACCOUNTS_TRUST_ROOT" | "$ACCOUNTS_TRUST_ROOT"/*) ;; *) fail "$target is not under $ACCOUNTS_TRUST_ROOT" ;; esac
+    why=$(trusted "$ACCOUNTS_TRUST_ROOT" dir) || fail "refusing the registry: $why"
+    rel=${target#"$ACCOUNTS_TRUST_ROOT"}
+    p=$ACCOUNTS_TRUST_ROOT
+    local IFS=/
+    for part in $rel; do
+        [[ -n $part ]] || continue
+        p=$p/$part
+        why=$(trusted "$p" dir) || fail "refusing the registry: $why"
+    done
+}
+
+valid_name() { [[ ${#1} -le 128 && $1 =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*(@[A-Za-z0-9][A-Za-z0-9.-]*)?$ ]]; }
+
+id_ok() { # number -> empty if acceptable, else the reason
+    local n=$1
+    if ! [[ $n =~ ^[1-9][0-9]{0,9}$ ]]; then echo "not a decimal ID"; return; fi
+    if (( n < ACCOUNTS_UID_MIN || n > ACCOUNTS_UID_MAX )); then echo "$n outside $ACCOUNTS_UID_MIN..$ACCOUNTS_UID_MAX"; return; fi
+    if (( n < 1000 )); then echo "$n is a system ID"; return; fi
+    if (( n >= 20000 && n < 65536 )); then echo "$n is in CycleCloud's range (20000+)"; return; fi
+    if [[ $RESERVED_IDS == *" $n "* ]]; then echo "$n is reserved"; return; fi
+}
+
+# Local account tables, read once per run (getent: whatever NSS this node has).
+declare -A P_UID P_NAME P_GECOS G_GID G_NAME
+load_local() {
+    local name x uid gid gecos rest
+    P_UID=() P_NAME=() P_GECOS=() G_GID=() G_NAME=()
+    while IFS=: read -r name x uid gid gecos rest; do
+        P_UID[$name]=$uid; P_NAME[$uid]=$name; P_GECOS[$name]=$gecos
+    done < <(getent passwd)
+    while IFS=: read -r name x gid rest; do
+        G_GID[$name]=$gid; G_NAME[$gid]=$name
+    done < <(getent group)
+    : "$x" "$rest"
+}
+
+badname_opt=()
+probe_badname() {
+    if useradd --help 2>&1 | grep -q -- '--badname'; then badname_opt=(--badname); fi
+}
+
+# Runs tool (groupadd/useradd) with args; when it rejects the name (exit 3) retries with --badname where supported.
+add_with_name_retry() {
+    local out rc=0
+    out=$("$@" 2>&1) || rc=$?
+    if (( rc == 3 )) && (( ${#badname_opt[@]} )); then
+        rc=0; out=$("$1" "${badname_opt[@]}" "${@:2}" 2>&1) || rc=$?
+    fi
+    if (( rc != 0 )); then echo "$1 failed ($rc): ${out//$'\n'/ }"; return 1; fi
+}
+
+changed=0
+STATUS_RESULT='' STATUS_REASON=''
+refuse() { STATUS_RESULT=refused; STATUS_REASON=$1; note "refused registry entry $2: $1"; }
+
+write_status() { # uid name serial
+    [[ $ACCOUNTS_ROLE == scheduler ]] || return 0
+    local f="$ACCOUNTS_REGISTRY/status/$1" want tmp
+    [[ $1 =~ ^[0-9]{1,10}$ ]] || return 0
+    want=$(printf 'name=%s\nuid=%s\nserial=%s\nresult=%s\nreason=%s\n' "$2" "$1" "$3" "$STATUS_RESULT" "${STATUS_REASON//$'\n'/ }")
+    if [[ -f $f && ! -L $f && $(<"$f") == "$want" ]]; then return 0; fi
+    tmp=$(mktemp "$ACCOUNTS_REGISTRY/status/.tmp.XXXXXX")
+    printf '%s\n' "$want" >"$tmp"
+    chmod 0644 "$tmp"
+    mv -fT "$tmp" "$f"
+}
+
+ensure_home_link() { # name home
+    local link="/home/$1" shared="$SHARED_HOME/$1"
+    [[ $2 == "$link" ]] || return 0
+    if [[ -L $link ]]; then
+        [[ $(readlink -- "$link") == "$shared" ]] || note "warning: $link points to $(readlink -- "$link"), not $shared"
+    elif [[ -e $link ]]; then
+        note "warning: $link is a local directory, not a link to $shared; left alone"
+    else
+        ln -s -- "$shared" "$link"
+        changed=1
+    fi
+}
+
+# Scheduler: jobs of a UID that slurmctld could not resolve were requeued with a begin time and never run
+# (Slurm 22.05, measured). Release them now that the account resolves. Only requeued jobs (Restarts>0).
+release_held_jobs() { # uid
+    [[ $ACCOUNTS_ROLE == scheduler ]] && command -v squeue >/dev/null 2>&1 || return 0
+    local id reason info
+    while read -r id reason; do
+        [[ $id =~ ^[0-9_]+$ ]] || continue
+        info=$(scontrol show job -o "$id" 2>/dev/null) || continue
+        [[ $info =~ Restarts=([1-9][0-9]*) ]] || continue
+        case $reason in
+            BeginTime | JobHeldAdmin | JobHeldUser | launch*)
+                scontrol release "$id" >/dev/null 2>&1 || true
+                scontrol update "jobid=$id" StartTime=now >/dev/null 2>&1 || true
+                note "released job $id of UID $1 (held while the UID was unknown)" ;;
+        esac
+    done < <(squeue -h -t PD -u "$1" -o '%i %r' 2>/dev/null)
+}
+
+apply_entry() { # file uid
+    local f=$1 fuid=$2 line key value name='' uid='' gid='' home='' state='' serial='' seen=' ' why
+    STATUS_RESULT='' STATUS_REASON=''
+    E_NAME='' E_SERIAL=''
+    [[ $fuid =~ ^[0-9]{1,10}$ ]] || { refuse "file name is not a UID" "$f"; return; }
+    why=$(trusted "$f" file) || { refuse "$why" "$f"; return; }
+    [[ -f $f ]] || { refuse "not a regular file" "$f"; return; }
+    if (( $(stat -c %s -- "$f") > MAX_ENTRY_BYTES )); then refuse "larger than $MAX_ENTRY_BYTES bytes" "$f"; return; fi
+    local content
+    content=$(<"$f")
+    while IFS= read -r line || [[ -n $line ]]; do
+        if ! [[ $line =~ ^([a-z]+)=([^[:cntrl:]]*)$ ]]; then refuse "malformed line" "$f"; return; fi
+        key=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
+        case $key in name | uid | gid | home | state | serial) ;; *) refuse "unknown key $key" "$f"; return ;; esac
+        [[ $seen == *" $key "* ]] && { refuse "duplicate key $key" "$f"; return; }
+        seen+="$key "
+        printf -v "$key" '%s' "$value"
+    done <<<"$content"
+    E_SERIAL=$serial
+    valid_name "$name" || { refuse "invalid name" "$f"; return; }
+    E_NAME=$name
+    [[ $serial =~ ^[0-9]{1,25}$ ]] || { refuse "invalid serial" "$f"; return; }
+    [[ $uid == "$fuid" ]] || { refuse "uid $uid does not match the file name" "$f"; return; }
+    why=$(id_ok "$uid"); [[ -z $why ]] || { refuse "UID $why" "$f"; return; }
+    why=$(id_ok "$gid"); [[ -z $why ]] || { refuse "GID $why" "$f"; return; }
+    [[ $home == "/home/$name" || $home == "$SHARED_HOME/$name" ]] || { refuse "home must be /home/$name or $SHARED_HOME/$name" "$f"; return; }
+    case $state in active | revoked) ;; *) refuse "invalid state" "$f"; return ;; esac
+
+    local have_uid=${P_UID[$name]:-} have_name=${P_NAME[$uid]:-}
+    if [[ $state == revoked ]]; then
+        STATUS_RESULT=revoked
+        if [[ $have_uid == "$uid" && ${P_GECOS[$name]:-} == "$MARKER" ]]; then
+            if [[ $ACCOUNTS_ROLE == scheduler ]] && command -v scancel >/dev/null 2>&1; then
+                scancel --state=PENDING -u "$uid" >/dev/null 2>&1 || true
+            fi
+            userdel -- "$name" >/dev/null 2>&1 || true
+            if [[ ${G_GID[$name]:-} == "$gid" ]]; then groupdel -- "$name" >/dev/null 2>&1 || true; fi
+            [[ -L /home/$name && $(readlink -- "/home/$name") == "$SHARED_HOME/$name" ]] && rm -f -- "/home/$name"
+            unset "P_UID[$name]" "P_NAME[$uid]"
+            changed=1
+            note "revoked $name (uid $uid): account removed, pending jobs cancelled"
+        fi
+        return
+    fi
+    # Collisions with local accounts are refused, never reused.
+    if [[ -n $have_name && $have_name != "$name" ]]; then refuse "UID $uid is already used by local account $have_name" "$f"; return; fi
+    if [[ -n $have_uid && $have_uid != "$uid" ]]; then refuse "name $name is already used locally by UID $have_uid" "$f"; return; fi
+    if [[ -n ${G_NAME[$gid]:-} && ${G_NAME[$gid]} != "$name" ]]; then refuse "GID $gid is already used by local group ${G_NAME[$gid]}" "$f"; return; fi
+    if [[ -n ${G_GID[$name]:-} && ${G_GID[$name]} != "$gid" ]]; then refuse "group $name already exists locally with GID ${G_GID[$name]}" "$f"; return; fi
+    if [[ -z $have_uid ]]; then
+        if [[ -z ${G_NAME[$gid]:-} ]]; then
+            why=$(add_with_name_retry groupadd -g "$gid" -- "$name") || { refuse "$why" "$f"; return; }
+            G_NAME[$gid]=$name; G_GID[$name]=$gid
+        fi
+        why=$(add_with_name_retry useradd -u "$uid" -g "$gid" -N -M -l -d "$home" -s /bin/bash -c "$MARKER" -- "$name") \
+            || { refuse "$why" "$f"; return; }
+        P_UID[$name]=$uid; P_NAME[$uid]=$name; P_GECOS[$name]=$MARKER
+        changed=1
+        note "created $name (uid $uid, gid $gid, home $home)"
+        release_held_jobs "$uid"
+    fi
+    ensure_home_link "$name" "$home"
+    STATUS_RESULT=applied
+}
+
+main() {
+    load_settings
+    [[ $EUID -eq 0 ]] || fail "must run as root"
+    # Nothing published yet (or /shared not mounted yet): nothing to do.
+    [[ -d $ACCOUNTS_REGISTRY/users || -L $ACCOUNTS_REGISTRY/users ]] || exit 0
+    exec 9>>"$ACCOUNTS_LOCK"
+    flock -w 60 9 || fail "another run holds $ACCOUNTS_LOCK"
+    check_chain "$ACCOUNTS_REGISTRY/users"
+    if [[ $ACCOUNTS_ROLE == scheduler ]]; then
+        if [[ ! -e $ACCOUNTS_REGISTRY/status && ! -L $ACCOUNTS_REGISTRY/status ]]; then
+            mkdir -m 0755 -- "$ACCOUNTS_REGISTRY/status"
+            chown 0:0 -- "$ACCOUNTS_REGISTRY/status"
+        fi
+        check_chain "$ACCOUNTS_REGISTRY/status"
+    fi
+    load_local
+    probe_badname
+    local f
+    for f in "$ACCOUNTS_REGISTRY"/users/*; do
+        [[ -e $f || -L $f ]] || continue
+        [[ ${f##*/} == .tmp.* ]] && continue
+        apply_entry "$f" "${f##*/}"
+        if [[ ${f##*/} =~ ^[0-9]{1,10}$ ]]; then write_status "${f##*/}" "$E_NAME" "$E_SERIAL"; fi
+    done
+    (( changed )) || true
+}
+
+main "$@"
