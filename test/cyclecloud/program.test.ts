@@ -30,6 +30,7 @@ const SLURM_4X_PARAMETERS = new Set([
     "EnableTerminateNotification", "EnableNodeHealthChecks", "NodeNameIsHostname", "NodeNamePrefix", "SchedulerHostName",
     "UseBuiltinSched", "SchedFilesystemSize", "NFSSchedType", "NFSSchedAddress", "NFSSchedExportPath", "NFSSchedMountOptions",
     "UseBuiltinShared", "FilesystemSize", "NFSType", "NFSAddress", "NFSSharedExportPath", "NFSSharedMountOptions",
+    "SchedulerClusterInitSpecs", "LoginClusterInitSpecs", "HTCClusterInitSpecs", "HPCClusterInitSpecs", "GPUClusterInitSpecs", "DynamicClusterInitSpecs",
 ]);
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
