@@ -196,7 +196,8 @@ describe("program under mocks (dev stack)", function () {
         const sa = one(dev, "azure-native:storage:StorageAccount", "shared-account").inputs.accountName;
         assert.deepStrictEqual(doc.mounts[0].slice(0, 3), [`${sa}.file.core.windows.net:/${sa}/shared`, "/shared", "nfs"]);
         assert.match(doc.mounts[0][3], /^vers=4,minorversion=1,sec=sys,nconnect=4,.*_netdev,nofail$/);
-        assert.deepStrictEqual(doc.runcmd, [["/usr/local/sbin/install-slurm-client", "25.11.5"]]);
+        assert.deepStrictEqual(doc.runcmd.filter((c: string[]) => c[0] === "/usr/local/sbin/install-slurm-client"),
+            [["/usr/local/sbin/install-slurm-client", "25.11.5"]]);
         const env = doc.write_files.find((f: Props) => f.path === "/etc/default/slurm-sync");
         assert.match(env.content, /^SLURM_SYNC_SOURCE=\/shared\/apps\/slurm\/slurm-dev$/m);
     });
@@ -328,5 +329,23 @@ describe("cloud-init content", () => {
         assert.match(installer, /setsebool -P use_nfs_home_dirs on/);
         assert.match(installer, /systemctl enable --now slurm-sync\.timer/);
         assert.match(installer, /\bmunge nfs-utils\b/);
+    });
+
+    it("writes the dev stack's account settings and the sign-in hook, and runs its installer (issue 9)", async () => {
+        const byPath = Object.fromEntries((doc.write_files as Props[]).map(f => [f.path, f]));
+        const settings = byPath["/etc/default/cluster-accounts"].content as string;
+        for (const line of ["ACCOUNTS_REGISTRY=/shared/apps/accounts", "SHARED_HOME=/shared/home", "ACCOUNTS_UID_MIN=65536",
+            "ACCOUNTS_UID_MAX=4294967293", "ACCOUNTS_ACK_WAIT=30"]) {
+            assert.ok(settings.split("\n").includes(line), `missing ${line}`);
+        }
+        assert.ok(byPath["/usr/local/lib/cluster-accounts/publish-account.sh"]);
+        assert.ok((doc.runcmd as string[][]).some(c => c.join(" ") === "bash /usr/local/lib/cluster-accounts/install-login.sh /usr/local/lib/cluster-accounts"));
+        // A config key reaches the login node.
+        const r = await run({ [`${NS}accountsUidMin`]: "1000000", [`${NS}accountsAckWaitSeconds`]: "0" });
+        const vm = one(r, "azure-native:compute:VirtualMachine", "login-vm");
+        const other = YAML.parse(Buffer.from(String((vm.inputs.osProfile as Props).customData), "base64").toString("utf8"));
+        const changed = (other.write_files as Props[]).find(f => f.path === "/etc/default/cluster-accounts")!.content as string;
+        assert.match(changed, /^ACCOUNTS_UID_MIN=1000000$/m);
+        assert.match(changed, /^ACCOUNTS_ACK_WAIT=0$/m);
     });
 });
