@@ -36,13 +36,14 @@ export interface ClusterUser {
      */
     admin: boolean;
     /**
-     * Optional pinned CycleCloud node account (a CycleCloud user record, created by CycleCloud on every
-     * cluster node, reached with sshPublicKey): a Linux name without `@`, never an Entra sign-in name.
+     * The entry's name (its resources are named after it; default: derived from `entra`) and, with
+     * sshPublicKey, the Linux name of a pinned CycleCloud node account (a CycleCloud user record, created by
+     * CycleCloud on every cluster node): never contains `@`, so never an Entra sign-in name.
      */
     name?: string;
     /** The node account's UID (1000-19999 except slurm/munge/slurmrestd); absent: CycleCloud numbers it from 20000. */
     uid?: number;
-    /** OpenSSH public key CycleCloud puts into the node account's authorized_keys. */
+    /** Makes `name` a pinned node account: the key CycleCloud puts into its authorized_keys. */
     sshPublicKey?: string;
 }
 
@@ -298,7 +299,7 @@ const userSchema = z.object({
     name: linuxName.optional(),
     uid: intFromString(0, ENTRA_UID_LIMIT).optional(),
     sshPublicKey: sshPublicKey.optional(),
-}, { message: "must be an object with entra, optional admin, and optionally name + sshPublicKey (+ uid) for a pinned node account" }).strict();
+}, { message: "must be an object with entra, optional admin and name, and optionally sshPublicKey (+ uid) for a pinned node account" }).strict();
 
 const groupSchema = z.object({
     group: z.string().min(1, { message: "must be a group object ID or display name" }),
@@ -513,11 +514,13 @@ function userChecks(raw: RawSettings, problems: string[]): void {
         }
         if (!seenEntra.has(entra)) seenEntra.set(entra, i);
         if (!seenKeys.has(key)) seenKeys.set(key, i);
-        const pinned = u.name !== undefined || u.sshPublicKey !== undefined || u.uid !== undefined;
-        if (pinned) {
-            // A pinned node account is a CycleCloud user record: it needs a name and a key; the UID is optional.
-            if (u.name === undefined) problems.push(`${at}.name: is required with ${u.uid !== undefined ? "uid" : "sshPublicKey"} (a pinned node account needs name and sshPublicKey)`);
-            if (u.sshPublicKey === undefined) problems.push(`${at}.sshPublicKey: is required with name (a pinned node account needs name and sshPublicKey)`);
+        // A pinned node account is a CycleCloud user record: sshPublicKey makes one, it needs a name, uid is optional.
+        // A name alone only labels the entry (and keeps its resources' names).
+        if (u.sshPublicKey !== undefined && u.name === undefined) {
+            problems.push(`${at}.name: is required with sshPublicKey (a pinned node account needs name and sshPublicKey)`);
+        }
+        if (u.uid !== undefined && u.sshPublicKey === undefined) {
+            problems.push(`${at}.sshPublicKey: is required with uid (uid only applies to a pinned node account: name + sshPublicKey)`);
         }
         if (u.name !== undefined) {
             if (seenNames.has(u.name)) problems.push(`${at}.name: "${u.name}" is already used by users[${seenNames.get(u.name)}]; names must be unique`);

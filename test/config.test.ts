@@ -79,8 +79,8 @@ describe("config validation", () => {
         ["a user without Entra identity", { users: [{ ...alice(), entra: "alice" }] }, /^users\[0\]\.entra: must be an Entra user principal name .* or an object ID/],
         ["a user listed twice", { users: [alice(), { ...alice(), entra: "Alice@Contoso.com" }] }, /^users\[1\]\.entra: "Alice@Contoso\.com" is already listed as users\[0\]/],
         ["a user with an unparseable SSH key", { users: [{ ...bob(), sshPublicKey: "ssh-rsa AAAA" }] }, /^users\[0\]\.sshPublicKey: must be an OpenSSH public key/],
-        ["a uid without a node account", { users: [{ ...alice(), uid: 10005 }] }, /^users\[0\]\.name: is required with uid/],
-        ["a node account without a key", { users: [{ ...alice(), name: "alice" }] }, /^users\[0\]\.sshPublicKey: is required with name/],
+        ["a uid without a node account", { users: [{ ...alice(), uid: 10005 }] }, /^users\[0\]\.sshPublicKey: is required with uid/],
+        ["a uid with a name but no key", { users: [{ ...alice(), name: "alice", uid: 10005 }] }, /^users\[0\]\.sshPublicKey: is required with uid/],
         ["duplicate UIDs", { users: [bob(), { ...bob(), entra: "carol@contoso.com", name: "carol" }] }, /^users\[1\]\.uid: 10002 is already used by users\[0\]/],
         ["a UID reserved for slurm", { users: [{ ...bob(), uid: 11100 }] }, /^users\[0\]\.uid: 11100 is reserved/],
         ["an empty Entra UID range", { accountsUidMin: "200000", accountsUidMax: "100000" }, /^accountsUidMax: 100000 is below accountsUidMin 200000/],
@@ -106,11 +106,12 @@ describe("config validation", () => {
         assert.strictEqual(s.users.length, 501);
     });
 
-    it("accepts Entra users without name or uid, and a pinned node account without uid", () => {
-        const s = parseSettings({ ...devInput(), users: [{ entra: "carol@contoso.com" }, { ...bob(), uid: undefined }] }, "dev");
+    it("accepts Entra users without name or uid, a name as a mere label, and a pinned node account without uid", () => {
+        const s = parseSettings({ ...devInput(), users: [{ entra: "carol@contoso.com" }, { ...bob(), uid: undefined }, { entra: "dave@contoso.com", name: "dave" }] }, "dev");
         assert.deepStrictEqual(s.users[0], { entra: "carol@contoso.com", admin: false });
         assert.strictEqual(s.users[1].name, "bob");
         assert.strictEqual(s.users[1].uid, undefined);
+        assert.deepStrictEqual(s.users[2], { entra: "dave@contoso.com", admin: false, name: "dave" });
     });
 
     it("reads the account registry's keys", () => {

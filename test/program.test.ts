@@ -277,6 +277,18 @@ describe("program under mocks (variants)", () => {
         assert.ok(groupGrants.every(a => a.name.startsWith("entra-group-hpc-operators-")));
     });
 
+    it("migration: an old entry without uid and key keeps its role assignments' names and loses its node record", async () => {
+        // Before issue 9 an entry was { name, uid (copied Entra UID), sshPublicKey, entra }; the migration drops
+        // uid and sshPublicKey and keeps name, so the role assignments keep their names (no delete + re-create).
+        const r = await run({ [`${NS}users`]: [{ name: "alice", entra: "alice@contoso.com", admin: true }] });
+        if (r.error) throw r.error;
+        const names = entraAssignments(r).map(a => a.name).sort();
+        assert.deepStrictEqual(names, ["entra-user-alice-admin-login", "entra-user-alice-reader-bastion", "entra-user-alice-reader-nic", "entra-user-alice-reader-vm"]);
+        const users = r.resources.find(x => x.name === "slurm-users");
+        assert.ok(users, "no slurm-users Command");
+        assert.match(JSON.stringify(users.inputs), /export CC_MANAGED_USERS=''/, "alice would still get a CycleCloud record");
+    });
+
     it("requires MFA for Azure Linux VM Sign-In when conditionalAccessMfa is on", async () => {
         const r = await run({ [`${NS}conditionalAccessMfa`]: "true" });
         const ca = one(r, "azuread:index/conditionalAccessPolicy:ConditionalAccessPolicy");
