@@ -50,7 +50,7 @@ valid_name() { [[ ${#1} -le 128 && $1 =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*(@[A-Za-z0-
 
 # Trusted: exists, not a symlink, the expected type, owned by root, not group/world-writable.
 trusted() {
-    local p=$1 kind=$2 owner mode type
+    local p=$1 kind=$2 owner mode type IFS=$' \t\n'
     [[ -L $p ]] && { echo "$p is a symlink"; return 1; }
     [[ -e $p ]] || { echo "$p does not exist"; return 1; }
     read -r owner mode type < <(stat -c '%u %a %F' -- "$p")
@@ -134,6 +134,7 @@ ensure_home() { # name uid gid home
     elif [[ ! -e $shared ]]; then
         mkdir -m 0700 -- "$shared"
         cp -a /etc/skel/. "$shared"/ 2>/dev/null || true
+        chmod 0700 -- "$shared"
         chown -hR "$uid:$gid" -- "$shared"
         log "created home $shared for $name (uid $uid)"
     else
@@ -252,6 +253,10 @@ show_status() {
     status="$ACCOUNTS_REGISTRY/status/$uid"
     if [[ ! -f $entry ]]; then echo "cluster accounts: no registry entry for UID $uid"; return 1; fi
     read_entry "$entry"
+    if [[ $E_name != "$(id -un 2>/dev/null)" ]]; then
+        echo "cluster accounts: your UID $uid is registered to another name; refused (ask an admin)"
+        return 1
+    fi
     if [[ $(status_value "$status" serial) != "$E_serial" ]]; then
         echo "cluster accounts: $E_name (uid $uid) $E_state, not yet confirmed by the scheduler"
         return 0

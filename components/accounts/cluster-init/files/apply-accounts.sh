@@ -12,6 +12,8 @@
 set -euo pipefail
 umask 022
 export LC_ALL=C
+# The Slurm prolog and systemd give a minimal environment.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
 
 prog=cluster-accounts
 MARKER=cluster-accounts
@@ -50,7 +52,7 @@ load_settings() {
 
 # Trusted: not a symlink, the expected type, owned by root, not group/world-writable.
 trusted() {
-    local p=$1 kind=$2 owner mode type
+    local p=$1 kind=$2 owner mode type IFS=$' \t\n'
     [[ -L $p ]] && { echo "$p is a symlink"; return 1; }
     [[ -e $p ]] || { echo "$p does not exist"; return 1; }
     read -r owner mode type < <(stat -c '%u %a %F' -- "$p")
@@ -114,7 +116,7 @@ add_with_name_retry() {
     if (( rc != 0 )); then echo "$1 failed ($rc): ${out//$'\n'/ }"; return 1; fi
 }
 
-changed=0
+REVOKED_UIDS=' '
 STATUS_RESULT='' STATUS_REASON=''
 refuse() { STATUS_RESULT=refused; STATUS_REASON=$1; note "refused registry entry $2: $1"; }
 
@@ -139,7 +141,6 @@ ensure_home_link() { # name home
         note "warning: $link is a local directory, not a link to $shared; left alone"
     else
         ln -s -- "$shared" "$link"
-        changed=1
     fi
 }
 
@@ -193,16 +194,13 @@ apply_entry() { # file uid
     if [[ $state == revoked ]]; then
         STATUS_RESULT=revoked
         if [[ $have_uid == "$uid" && ${P_GECOS[$name]:-} == "$MARKER" ]]; then
-            if [[ $ACCOUNTS_ROLE == scheduler ]] && command -v scancel >/dev/null 2>&1; then
-                scancel --state=PENDING -u "$uid" >/dev/null 2>&1 || true
-            fi
             userdel -- "$name" >/dev/null 2>&1 || true
             if [[ ${G_GID[$name]:-} == "$gid" ]]; then groupdel -- "$name" >/dev/null 2>&1 || true; fi
             [[ -L /home/$name && $(readlink -- "/home/$name") == "$SHARED_HOME/$name" ]] && rm -f -- "/home/$name"
             unset "P_UID[$name]" "P_NAME[$uid]"
-            changed=1
-            note "revoked $name (uid $uid): account removed, pending jobs cancelled"
+            note "revoked $name (uid $uid): account removed"
         fi
+        REVOKED_UIDS+=" $uid "
         return
     fi
     # Collisions with local accounts are refused, never reused.
@@ -218,7 +216,6 @@ apply_entry() { # file uid
         why=$(add_with_name_retry useradd -u "$uid" -g "$gid" -N -M -l -d "$home" -s /bin/bash -c "$MARKER" -- "$name") \
             || { refuse "$why" "$f"; return; }
         P_UID[$name]=$uid; P_NAME[$uid]=$name; P_GECOS[$name]=$MARKER
-        changed=1
         note "created $name (uid $uid, gid $gid, home $home)"
         release_held_jobs "$uid"
     fi
@@ -250,7 +247,19 @@ main() {
         apply_entry "$f" "${f##*/}"
         if [[ ${f##*/} =~ ^[0-9]{1,10}$ ]]; then write_status "${f##*/}" "$E_NAME" "$E_SERIAL"; fi
     done
-    (( changed )) || true
+    cancel_revoked_jobs
+}
+
+# Scheduler: pending jobs of revoked users never start (one squeue per run, only when something is revoked).
+cancel_revoked_jobs() {
+    [[ $ACCOUNTS_ROLE == scheduler && $REVOKED_UIDS != ' ' ]] && command -v squeue >/dev/null 2>&1 || return 0
+    local id uid
+    while read -r id uid; do
+        if [[ $REVOKED_UIDS == *" $uid "* && $id =~ ^[0-9_]+$ ]]; then
+            scancel "$id" >/dev/null 2>&1 && note "cancelled pending job $id of revoked UID $uid"
+        fi
+    done < <(squeue -h -t PD -o '%i %U' 2>/dev/null)
+    return 0
 }
 
 main "$@"
