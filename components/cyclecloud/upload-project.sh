@@ -49,8 +49,8 @@ if "project.ini" not in seen:
     sys.exit("upload-project: ERROR: no project.ini in CC_PROJECT_FILES")
 PY
 # The project.ini we were sent must be the project and version we were asked to upload.
-grep -qx "name = $project" "$dir/project.ini" || die "project.ini does not name project $project"
-grep -qx "version = $version" "$dir/project.ini" || die "project.ini does not have version $version"
+grep -qxF "name = $project" "$dir/project.ini" || die "project.ini does not name project $project"
+grep -qxF "version = $version" "$dir/project.ini" || die "project.ini does not have version $version"
 
 # `cyclecloud locker list` prints one "NAME (URL)" line per locker.
 locker_present() {
