@@ -29,7 +29,12 @@ chmod 0755 "$parent"
 staging=$(mktemp -d "$parent/.spec.XXXXXX")
 trap 'rm -rf -- "$staging"' EXIT
 
-CC_STAGING=$staging CC_SPEC_PREFIX="specs/$spec/cluster-init/" python3 - <<'PY'
+# python3 for the JSON; EL8 always has platform-python (dnf runs on it) even where python3 is not installed.
+python=$(command -v python3 || true)
+[[ -n $python ]] || python=/usr/libexec/platform-python
+[[ -x $python ]] || die "no python3 (nor /usr/libexec/platform-python) on this scheduler"
+
+CC_STAGING=$staging CC_SPEC_PREFIX="specs/$spec/cluster-init/" "$python" - <<'PY'
 import base64, json, os, re, sys
 root, prefix = os.environ["CC_STAGING"], os.environ["CC_SPEC_PREFIX"]
 count = 0
