@@ -14,7 +14,7 @@ import * as path from "path";
 import { MiniCluster, writeKey } from "./support/cluster";
 import { EntraLoginHost, EntraUser } from "./support/entra-standin";
 import { requirePrereqs } from "./support/prereqs";
-import { Daemon, run, RunResult, runOk, sleep, waitFor } from "./support/proc";
+import { Daemon, run, RunResult, waitFor } from "./support/proc";
 import { createTestUser } from "./support/users";
 
 const REPO = path.resolve(__dirname, "..");
@@ -28,6 +28,8 @@ const COMMANDS = ["/usr/sbin/sshd", "ssh", "ssh-keygen", "ip", "nsenter", "unsha
 const FINAL = ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL"];
 const sha256 = (b: Buffer | string) => crypto.createHash("sha256").update(b).digest("hex");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const good = (uid: number, name = `ok${uid}@contoso.com`) =>
+    `name=${name}\nuid=${uid}\ngid=${uid}\nhome=/home/${name}\nstate=active\nserial=1\n`;
 const q = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
 
 describe("identity (issue 9): Entra users sign in and run jobs as themselves (real system)", function () {
@@ -48,10 +50,10 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
         if (r.status !== 0) throw new Error(`${h}: ${argv.join(" ")} failed (${r.status}): ${r.text}`);
         return r;
     };
-    const lockFile = (h: string) => path.join(c!.base, "hosts", h, "cluster-accounts.lock");
+    const stateDir = (h: string) => path.join(c!.base, "hosts", h, "cluster-accounts-state");
     /** The cluster-init boot script, as jetpack runs it (spec path in CYCLECLOUD_SPEC_PATH), with the test's paths. */
     const boot = (h: string, role: string): RunResult => host(h, ["env", `CYCLECLOUD_SPEC_PATH=${SPEC}`, `ACCOUNTS_ROLE=${role}`,
-        ...Object.entries(settings).map(([k, v]) => `${k}=${v}`), `ACCOUNTS_LOCK=${lockFile(h)}`, "bash", BOOT_SCRIPT]);
+        ...Object.entries(settings).map(([k, v]) => `${k}=${v}`), `ACCOUNTS_STATE_DIR=${stateDir(h)}`, "bash", BOOT_SCRIPT]);
     const apply = (h: string): RunResult => host(h, [APPLY]);
     const startTimer = () => {
         timer = c!.startDaemon("scheduler", "accounts-timer", ["env", "-i", PATH_ENV, `SLURM_CONF=${path.join(c!.seededDir, "slurm.conf")}`,
@@ -253,6 +255,317 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
             assert.match(job.out, new RegExp(`^cwd=${homeOf(bob).replace(/\./g, "\\.")}$`, "m"));
             const r = sshOk(bob, "srun id -un");
             assert.strictEqual(r.stdout.toString().trim(), "bob.smith@contoso.com");
+        });
+    });
+
+    describe("nodes that boot later, and the Slurm prolog", function () {
+        it("a compute host started after the first sign-in (accounts wiped, slurmd restarted, boot script run) runs the user's next job", async function () {
+            hostOk("compute", ["bash", "-c", [
+                "set -e",
+                'for u in "alice@contoso.com" "bob.smith@contoso.com"; do userdel "$u"; groupdel "$u" 2>/dev/null || true; rm -f "/home/$u"; done',
+                `rm -rf ${APPLY} /etc/default/cluster-accounts /etc/slurm/prolog.d/10-cluster-accounts.sh /etc/systemd/system/cluster-accounts.*`,
+            ].join("\n")]);
+            assert.strictEqual(getent("compute", "passwd", "alice@contoso.com"), "");
+            const r = boot("compute", "execute");
+            assert.strictEqual(r.status, 0, r.text);
+            await c!.restartSlurmd();
+            assert.strictEqual(getent("compute", "passwd", "alice@contoso.com"),
+                `alice@contoso.com:x:${aliceUid}:${aliceUid}:cluster-accounts:/home/alice@contoso.com:/bin/bash`);
+            assert.strictEqual(host("compute", ["readlink", "/home/alice@contoso.com"]).stdout.toString().trim(), homeOf(alice));
+            const job = await batch(alice, "later");
+            assert.strictEqual(job.state, "COMPLETED", job.out);
+            assert.match(job.out, /^name=alice@contoso\.com$/m);
+            assert.match(job.out, /^host=compute$/m);
+        });
+
+        it("slurm.conf's Prolog runs the installed prolog: an account missing on compute (no timer run) exists when the job starts", async function () {
+            assert.match(fs.readFileSync(path.join(c!.seededDir, "slurm.conf"), "utf8"), /^Prolog=\/etc\/slurm\/prolog\.d\/\*$/m);
+            assert.notStrictEqual(getent("compute", "passwd", "alice@contoso.com"), "");
+            hostOk("compute", ["bash", "-c", 'userdel "$0" && (groupdel "$0" 2>/dev/null || true) && rm -f "/home/$0"', "alice@contoso.com"]);
+            assert.strictEqual(getent("compute", "passwd", "alice@contoso.com"), "");
+            const job = await batch(alice, "prolog");
+            assert.strictEqual(job.state, "COMPLETED", job.out);
+            assert.match(job.out, /^name=alice@contoso\.com$/m, "the name resolves on compute: the prolog created the account");
+            assert.match(job.out, new RegExp(`^cwd=${homeOf(alice).replace(/\./g, "\\.")}$`, "m"));
+        });
+    });
+
+    describe("scheduler-side release, collisions, revocation (the timer loop is paused: each apply is run here)", function () {
+        before(async function () {
+            await stopTimer();
+        });
+        after(function () {
+            login!.write("/etc/default/cluster-accounts", Object.entries(settings).map(([k, v]) => `${k}=${v}\n`).join(""), 0o644);
+            startTimer();
+        });
+
+        it("a job submitted before the scheduler knew the account (held by Slurm, Reason=BeginTime) is released by the scheduler's apply", async function () {
+            login!.write("/etc/default/cluster-accounts", Object.entries({ ...settings, ACCOUNTS_ACK_WAIT: "1" }).map(([k, v]) => `${k}=${v}\n`).join(""), 0o644);
+            const carol = login!.newUser("carol@contoso.com");
+            login!.grantRole(carol);
+            const sub = sshOk(carol, "cd && sbatch --parsable -o held.out --wrap 'id -un; pwd -P'");
+            figures.push(`what a user sees when the scheduler has not confirmed (ssh output): ${JSON.stringify(sub.stdout.toString().split("\n")[0])}`);
+            const id = sub.stdout.toString().trim().split("\n").pop()!.split(";")[0];
+            let info = "";
+            await waitFor(() => {
+                info = hostOk("scheduler", ["scontrol", "show", "job", "-o", id]).stdout.toString();
+                return /JobState=PENDING/.test(info) && /Restarts=[1-9]/.test(info);
+            }, 30000, () => `job ${id} was not requeued: ${info}`, 300);
+            // Requeued with its start pushed into the future (Reason=BeginTime once the scheduler has looked again).
+            const eligible = Date.parse(/EligibleTime=(\S+)/.exec(info)![1]);
+            assert.ok(eligible > Date.now() + 30000, `held: ${info}`);
+            assert.strictEqual(getent("scheduler", "passwd", "carol@contoso.com"), "");
+            const r = apply("scheduler");
+            assert.strictEqual(r.status, 0, r.text);
+            assert.match(r.stdout.toString(), new RegExp(`released job ${id} `));
+            assert.strictEqual(await waitJob(id), "COMPLETED");
+            const out = sshOk(carol, "cat held.out").stdout.toString();
+            assert.strictEqual(out, `carol@contoso.com\n${homeOf(carol)}\n`);
+        });
+
+        it("a UID used by a local account of another name is refused loudly (logged, status shown to the user) and never reused", function () {
+            for (const h of ["scheduler", "compute"]) hostOk(h, ["useradd", "-M", "-N", "-g", "nogroup", "-u", "2600000", "localdave"]);
+            const dave = login!.newUser("dave@contoso.com");
+            login!.grantRole(dave, 2600000);
+            ssh(dave, "true");
+            const before = passwdState("scheduler");
+            const r = apply("scheduler");
+            assert.strictEqual(r.status, 0, r.text);
+            assert.match(r.stdout.toString(), /refused registry entry .*\/2600000: UID 2600000 is already used by local account localdave/);
+            assert.strictEqual(passwdState("scheduler"), before);
+            assert.strictEqual(getent("scheduler", "passwd", "2600000").split(":")[0], "localdave");
+            assert.strictEqual(getent("scheduler", "passwd", "dave@contoso.com"), "");
+            // An interactive sign-in shows the hook's one line (pam_exec stdout); `cluster-account-publish --status` anywhere.
+            const seen = login!.ssh(dave, "true", { tty: true });
+            figures.push(`what a refused user sees at an interactive sign-in: ${JSON.stringify(seen.text.trim())}`);
+            assert.match(seen.text, /cluster accounts: the cluster refused your account: UID 2600000 is already used by local account localdave/);
+            const st = sshOk(dave, `${PUBLISH} --status`).stdout.toString();
+            assert.match(st, /dave@contoso\.com \(uid 2600000\) refused UID 2600000 is already used by local account localdave/);
+            const c2 = apply("compute");
+            assert.match(c2.stdout.toString(), /refused .*localdave/);
+            assert.strictEqual(getent("compute", "passwd", "dave@contoso.com"), "");
+        });
+
+        it("another user's UID is refused at sign-in; the first user's entry is untouched", function () {
+            const entry = path.join(registry, "users", String(aliceUid));
+            const before = { sha: sha256(fs.readFileSync(entry)), ino: fs.statSync(entry).ino };
+            const eve = login!.newUser("eve@contoso.com");
+            login!.grantRole(eve, aliceUid);
+            const r = ssh(eve, `${PUBLISH} --status`);
+            assert.match(r.text, /registered to another name; refused/);
+            assert.deepStrictEqual({ sha: sha256(fs.readFileSync(entry)), ino: fs.statSync(entry).ino }, before);
+            assert.ok(!fs.readdirSync(path.join(registry, "users")).some(f => fs.readFileSync(path.join(registry, "users", f), "utf8").includes("eve@")));
+        });
+
+        it("revocation: the role removed stops sign-in; --revoke removes the account on scheduler and compute and cancels pending jobs", async function () {
+            login!.removeRole(bob);
+            assert.strictEqual(ssh(bob, "true").status, 255, "sign-in refused without the role");
+            const bobUid = Number(getent("scheduler", "passwd", "bob.smith@contoso.com").split(":")[2]);
+            // A session that was already open can still submit: its pending job must never start.
+            const asBob = ["setpriv", `--reuid=${bobUid}`, `--regid=${bobUid}`, "--clear-groups", "--", "env", "-i", PATH_ENV];
+            const sub = login!.onLogin([...asBob, "sbatch", "--parsable", "--begin=now+1hour", "-D", homeOf(bob), "--wrap", "true"]);
+            assert.strictEqual(sub.status, 0, sub.text);
+            const id = sub.stdout.toString().trim();
+            const rv = login!.onLogin([PUBLISH, "--revoke", "bob.smith@contoso.com"]);
+            assert.strictEqual(rv.status, 0, rv.text);
+            assert.match(fs.readFileSync(path.join(registry, "users", String(bobUid)), "utf8"), /^state=revoked$/m);
+            const r = apply("scheduler");
+            assert.strictEqual(r.status, 0, r.text);
+            assert.strictEqual(getent("scheduler", "passwd", "bob.smith@contoso.com"), "");
+            assert.match(hostOk("scheduler", ["scontrol", "show", "job", "-o", id]).stdout.toString(), /JobState=CANCELLED/);
+            assert.match(fs.readFileSync(path.join(registry, "status", String(bobUid)), "utf8"), /^result=revoked$/m);
+            assert.strictEqual(apply("compute").status, 0);
+            assert.strictEqual(getent("compute", "passwd", "bob.smith@contoso.com"), "");
+            assert.ok(fs.existsSync(homeOf(bob)), "the home on /shared stays");
+            // A later submission from a leftover session is cancelled by the next scheduler run.
+            const late = login!.onLogin([...asBob, "sbatch", "--parsable", "-D", homeOf(bob), "--wrap", "true"]);
+            const lateId = late.stdout.toString().trim();
+            apply("scheduler");
+            assert.match(hostOk("scheduler", ["scontrol", "show", "job", "-o", lateId]).stdout.toString(), /JobState=(CANCELLED|PENDING)/);
+            assert.strictEqual(await waitJob(lateId), "CANCELLED");
+        });
+    });
+
+    describe("registry trust: refused entries change nothing (apply run as root on the scheduler)", function () {
+        let usersDir = "";
+        before(async function () {
+            await stopTimer();
+            usersDir = path.join(registry, "users");
+        });
+        after(function () {
+            startTimer();
+        });
+        const cases: Array<{ what: string; uid: string; content: string; prep?: (f: string) => void; reason: RegExp }> = [
+            { what: "a symlink", uid: "2700001", content: "", prep: f => fs.symlinkSync(path.join(c!.base, "planted"), f), reason: /is a symlink/ },
+            { what: "group-writable", uid: "2700002", content: good(2700002), prep: f => fs.chmodSync(f, 0o664), reason: /group- or world-writable/ },
+            { what: "world-writable", uid: "2700003", content: good(2700003), prep: f => fs.chmodSync(f, 0o646), reason: /group- or world-writable/ },
+            { what: "not root-owned", uid: "2700004", content: good(2700004), prep: f => fs.chownSync(f, 1000, 1000), reason: /owned by UID 1000/ },
+            { what: "oversized", uid: "2700005", content: good(2700005) + `serial=${"1".repeat(2000)}\n`, reason: /larger than 1024 bytes/ },
+            { what: "a bad name (space)", uid: "2700006", content: good(2700006, "evil name"), reason: /invalid name|malformed/ },
+            { what: "shell metacharacters in the name", uid: "2700007", content: good(2700007, "x;touch${IFS}/tmp/pwned"), reason: /invalid name/ },
+            { what: "command substitution in the name", uid: "2700008", content: good(2700008, "$(touch /tmp/pwned)"), reason: /invalid name/ },
+            { what: "a name starting with '-'", uid: "2700009", content: good(2700009, "-rf"), reason: /invalid name/ },
+            { what: "UID 0", uid: "0", content: good(0).replace(/ok0@/g, "root0@"), reason: /not a decimal ID|outside/ },
+            { what: "a system ID (munge 11101)", uid: "11101", content: good(11101), reason: /outside|reserved/ },
+            { what: "CycleCloud's range (20001)", uid: "20001", content: good(20001), reason: /outside|CycleCloud/ },
+            { what: "nobody (65534)", uid: "65534", content: good(65534), reason: /outside|reserved/ },
+            { what: "a GID of 0", uid: "2700010", content: good(2700010).replace("gid=2700010", "gid=0"), reason: /GID/ },
+            { what: "a uid that is not the file name", uid: "2700011", content: good(2700012), reason: /does not match the file name/ },
+            { what: "shell metacharacters in the home", uid: "2700013", content: good(2700013).replace(/^home=.*$/m, "home=/home/a`id`"), reason: /home must be/ },
+            { what: "a home outside the allowed forms", uid: "2700014", content: good(2700014).replace(/^home=.*$/m, "home=/etc"), reason: /home must be/ },
+            { what: "another user's home", uid: "2700015", content: good(2700015).replace(/^home=.*$/m, "home=/home/alice@contoso.com"), reason: /home must be/ },
+            { what: "an unknown key (shell=)", uid: "2700016", content: good(2700016) + "shell=/bin/sh\n", reason: /unknown key shell/ },
+            { what: "a duplicate key", uid: "2700017", content: good(2700017) + "uid=2700017\n", reason: /duplicate key uid/ },
+            { what: "a control character", uid: "2700018", content: good(2700018).replace("state=active", "state=active\r"), reason: /malformed line|invalid state/ },
+        ];
+        for (const k of cases) {
+            it(`refuses an entry that is ${k.what}`, function () {
+                const f = path.join(usersDir, k.uid);
+                fs.writeFileSync(path.join(c!.base, "planted"), good(2700001));
+                if (k.content) fs.writeFileSync(f, k.content, { mode: 0o644 });
+                k.prep?.(f);
+                try {
+                    const before = passwdState("scheduler");
+                    const r = apply("scheduler");
+                    assert.strictEqual(r.status, 0, r.text);
+                    assert.match(r.stdout.toString(), new RegExp(`refused registry entry ${f.replace(/\./g, "\\.")}: `), r.text);
+                    assert.match(r.stdout.toString(), k.reason, r.text);
+                    assert.strictEqual(passwdState("scheduler"), before, "nothing changed");
+                    assert.ok(!fs.existsSync("/tmp/pwned"));
+                    assert.strictEqual(host("scheduler", ["test", "-e", "/tmp/pwned"]).status, 1);
+                    if (/^\d+$/.test(k.uid) && k.uid !== "0") {
+                        assert.match(fs.readFileSync(path.join(registry, "status", k.uid), "utf8"), /^result=refused$/m);
+                    }
+                } finally {
+                    fs.rmSync(f, { force: true });
+                    fs.rmSync(path.join(registry, "status", k.uid), { force: true });
+                }
+            });
+        }
+
+        it("refuses the whole registry (exit 1, nothing changed) when a directory on the path is not root-owned, writable by others, or a symlink", function () {
+            fs.writeFileSync(path.join(usersDir, "2700020"), good(2700020), { mode: 0o644 });
+            const dirs = [usersDir, registry, path.join(c!.sharedRoot, "apps")];
+            try {
+                for (const d of dirs) {
+                    const before = passwdState("scheduler");
+                    fs.chownSync(d, 1000, 1000);
+                    let r = apply("scheduler");
+                    fs.chownSync(d, 0, 0);
+                    assert.strictEqual(r.status, 1, r.text);
+                    assert.match(r.stderr.toString(), new RegExp(`${d.replace(/\./g, "\\.")} is owned by UID 1000, not root`));
+                    fs.chmodSync(d, 0o775);
+                    r = apply("scheduler");
+                    fs.chmodSync(d, 0o755);
+                    assert.strictEqual(r.status, 1, r.text);
+                    assert.match(r.stderr.toString(), /group- or world-writable/);
+                    assert.strictEqual(passwdState("scheduler"), before);
+                }
+                // users/ replaced by a symlink to a copy.
+                const copy = path.join(c!.base, "users-copy");
+                fs.renameSync(usersDir, copy);
+                fs.symlinkSync(copy, usersDir);
+                const r = apply("scheduler");
+                fs.unlinkSync(usersDir);
+                fs.renameSync(copy, usersDir);
+                assert.strictEqual(r.status, 1, r.text);
+                assert.match(r.stderr.toString(), /is a symlink/);
+                assert.strictEqual(getent("scheduler", "passwd", "ok2700020@contoso.com"), "");
+            } finally {
+                fs.rmSync(path.join(usersDir, "2700020"), { force: true });
+            }
+        });
+    });
+
+    describe("a user cannot create, alter or claim another user's entry (as the unprivileged user on the login host)", function () {
+        it("writes into the registry fail, the publish script refuses non-root callers, and the registry is unchanged", function () {
+            const snap = () => fs.readdirSync(path.join(registry, "users")).map(f => {
+                const p = path.join(registry, "users", f);
+                return `${f}:${fs.lstatSync(p).ino}:${sha256(fs.readFileSync(p))}`;
+            }).join(",");
+            const before = snap();
+            const bobEntry = fs.readdirSync(path.join(registry, "users")).find(f => fs.readFileSync(path.join(registry, "users", f), "utf8").includes("name=bob.smith@"))!;
+            const attempts = [
+                `printf 'name=alice2@contoso.com\\nuid=2999990\\n' > ${q(path.join(registry, "users", "2999990"))}`,
+                `printf 'state=active\\n' >> ${q(path.join(registry, "users", String(aliceUid)))}`,
+                `cp ${q(path.join(registry, "users", String(aliceUid)))} ${q(path.join(registry, "users", bobEntry))}`,
+                `rm -f ${q(path.join(registry, "users", bobEntry))}`,
+                `ln -s /tmp/x ${q(path.join(registry, "users", "2999991"))}`,
+                `echo result=applied > ${q(path.join(registry, "status", "2999992"))}`,
+                `${PUBLISH} --user bob.smith@contoso.com`,
+                `${PUBLISH} --revoke alice@contoso.com`,
+            ];
+            for (const a of attempts) {
+                const r = ssh(alice, a);
+                assert.notStrictEqual(r.status, 0, `${a} must fail: ${r.text}`);
+            }
+            // Posing as the PAM hook for another user: not root, so it does nothing.
+            const pose = ssh(alice, `PAM_TYPE=open_session PAM_USER=bob.smith@contoso.com ${PUBLISH}; echo rc=$?`);
+            assert.match(pose.stdout.toString(), /rc=0/);
+            assert.strictEqual(snap(), before);
+            assert.notStrictEqual(ssh(alice, `ls ${q(homeOf(bob))}`).status, 0, "another user's home is private (0700)");
+        });
+    });
+
+    describe("idempotence and scale", function () {
+        it("both scripts run twice are no-ops: the same entry (inode, mtime), the same passwd/group, nothing printed", function () {
+            const entry = path.join(registry, "users", String(aliceUid));
+            const st = () => { const s = fs.statSync(entry); return `${s.ino}:${s.mtimeMs}`; };
+            const before = st();
+            for (let i = 0; i < 2; i++) {
+                const r = login!.onLogin([PUBLISH, "--user", "alice@contoso.com"]);
+                assert.strictEqual(r.status, 0, r.text);
+                assert.strictEqual(r.text, "");
+                assert.strictEqual(st(), before);
+            }
+            for (const h of ["scheduler", "compute"]) {
+                apply(h);
+                const state = passwdState(h);
+                for (let i = 0; i < 2; i++) {
+                    const r = apply(h);
+                    assert.strictEqual(r.status, 0, r.text);
+                    assert.strictEqual(r.text, "", `${h}: quiet when nothing changed`);
+                    assert.strictEqual(passwdState(h), state);
+                }
+            }
+        });
+
+        it("measures: publish-to-scheduler latency (timer loop, 3 s) and the cost of an apply run with many entries", async function () {
+            this.timeout(600000);
+            const lat: number[] = [];
+            const first: number[] = [];
+            for (let i = 0; i < 3; i++) {
+                const u = login!.newUser(`lat${i}@contoso.com`);
+                login!.grantRole(u);
+                const t0 = Date.now();
+                const uid = uidOf(u);
+                first.push(Date.now() - t0);
+                const e = fs.statSync(path.join(registry, "users", String(uid))).mtimeMs;
+                const s = fs.statSync(path.join(registry, "status", String(uid))).mtimeMs;
+                lat.push(Math.round(s - e));
+            }
+            figures.push(`sign-in -> account applied on the scheduler (status mtime - entry mtime), timer loop 3 s: median ${median(lat)} ms of [${lat.join(", ")}]`);
+            figures.push(`first sign-in ssh round trip (includes the wait for the scheduler): median ${median(first)} ms of [${first.join(", ")}]`);
+            const n = Number(process.env.IDENTITY_BENCH_ENTRIES ?? "50");
+            const bench = path.join(c!.sharedRoot, "apps", "bench");
+            fs.mkdirSync(path.join(bench, "users"), { recursive: true, mode: 0o755 });
+            for (let i = 0; i < n; i++) {
+                const uid = 3100000 + i;
+                fs.writeFileSync(path.join(bench, "users", String(uid)), good(uid, `bench${i}@contoso.com`), { mode: 0o644 });
+            }
+            const benchApply = () => {
+                const t = Date.now();
+                const r = host("compute", ["env", `ACCOUNTS_REGISTRY=${bench}`, "ACCOUNTS_ROLE=execute", `ACCOUNTS_STATE_DIR=${stateDir("compute")}-bench`, APPLY]);
+                assert.strictEqual(r.status, 0, r.text);
+                return { ms: Date.now() - t, r };
+            };
+            const create = benchApply();
+            assert.strictEqual(create.r.stdout.toString().split("\n").filter(l => l.includes("created bench")).length, n);
+            assert.match(getent("compute", "passwd", `bench${n - 1}@contoso.com`), new RegExp(`:${3100000 + n - 1}:`));
+            const steady = [benchApply(), benchApply(), benchApply()];
+            for (const s of steady) assert.strictEqual(s.r.text, "");
+            figures.push(`apply with ${n} entries on compute: first run (creates ${n} accounts) ${create.ms} ms; unchanged runs median ${median(steady.map(s => s.ms))} ms of [${steady.map(s => s.ms).join(", ")}]`);
+            fs.rmSync(bench, { recursive: true, force: true });
         });
     });
 });

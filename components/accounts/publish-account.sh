@@ -253,7 +253,10 @@ show_status() {
     status="$ACCOUNTS_REGISTRY/status/$uid"
     if [[ ! -f $entry ]]; then echo "cluster accounts: no registry entry for UID $uid"; return 1; fi
     read_entry "$entry"
-    if [[ $E_name != "$(id -un 2>/dev/null)" ]]; then
+    # The signed-in name (LOGNAME, set by sshd) if it is this UID's; two names can share a UID in NSS.
+    local me=${LOGNAME:-}
+    if [[ -z $me || $(getent passwd -- "$me" | cut -d: -f3) != "$uid" ]]; then me=$(id -un 2>/dev/null || true); fi
+    if [[ $E_name != "$me" ]]; then
         echo "cluster accounts: your UID $uid is registered to another name; refused (ask an admin)"
         return 1
     fi

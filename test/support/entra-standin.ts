@@ -142,9 +142,9 @@ export class EntraLoginHost {
     }
 
     /** ssh -l <upn> login '<command>' from the deployer (the Bastion's side of the network). */
-    ssh(u: EntraUser, command: string): RunResult {
+    ssh(u: EntraUser, command: string, opts: { tty?: boolean } = {}): RunResult {
         return run(["nsenter", `--net=/run/netns/${this.c.net.bridgeNs}`, "--",
-            "ssh", "-F", "/dev/null", "-i", u.key, "-p", "22", "-l", u.upn,
+            "ssh", ...(opts.tty ? ["-tt"] : []), "-F", "/dev/null", "-i", u.key, "-p", "22", "-l", u.upn,
             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
             "-o", `UserKnownHostsFile=${this.knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", LOGIN_IP, command], { timeoutMs: 90000 });

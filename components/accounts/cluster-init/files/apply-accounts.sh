@@ -3,7 +3,7 @@
 # /usr/local/sbin/cluster-accounts-apply by the cluster-init spec; called at boot, by cluster-accounts.timer and by
 # the Slurm prolog. Applies the account registry on /shared (written by root on the login node, see
 # publish-account.sh for the entry format) to this node's local accounts.
-# Changes: local groups/users created by it (GECOS "cluster-accounts"), /home/<name> symlinks to $SHARED_HOME/<name>;
+# Changes: local groups/users created by it, $ACCOUNTS_STATE_DIR (lock, last refusals), (GECOS "cluster-accounts"), /home/<name> symlinks to $SHARED_HOME/<name>;
 # on the scheduler also $ACCOUNTS_REGISTRY/status/<UID> (the answer the login node shows the user), releases jobs
 # held because their UID was unknown, cancels pending jobs of revoked users. Quiet and a no-op when nothing changed.
 # Refusals (untrusted path or entry, bad values, collisions with local accounts) are logged (logger -t
@@ -20,7 +20,7 @@ MARKER=cluster-accounts
 MAX_ENTRY_BYTES=1024
 # Never handed out whatever the range says: slurm, munge, slurmrestd (cyclecloud-slurm), nobody.
 RESERVED_IDS=" 11100 11101 11102 65534 "
-SETTINGS_KEYS=(ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX ACCOUNTS_ROLE ACCOUNTS_LOCK)
+SETTINGS_KEYS=(ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX ACCOUNTS_ROLE ACCOUNTS_STATE_DIR)
 
 fail() { echo "$prog: $*" >&2; logger -t "$prog" -- "error: $*" 2>/dev/null || true; exit 1; }
 note() { echo "$prog: $*"; logger -t "$prog" -- "$*" 2>/dev/null || true; }
@@ -40,7 +40,7 @@ load_settings() {
     SHARED_HOME=${SHARED_HOME:-/shared/home}
     ACCOUNTS_UID_MIN=${ACCOUNTS_UID_MIN:-65536}
     ACCOUNTS_UID_MAX=${ACCOUNTS_UID_MAX:-4294967293}
-    ACCOUNTS_LOCK=${ACCOUNTS_LOCK:-/run/cluster-accounts.lock}
+    ACCOUNTS_STATE_DIR=${ACCOUNTS_STATE_DIR:-/run/cluster-accounts}
     local n
     for n in ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX; do
         [[ ${!n} =~ ^[0-9]{1,10}$ ]] || fail "setting $n=${!n} is not a number"
@@ -78,17 +78,20 @@ check_chain() {
 
 valid_name() { [[ ${#1} -le 128 && $1 =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*(@[A-Za-z0-9][A-Za-z0-9.-]*)?$ ]]; }
 
-id_ok() { # number -> empty if acceptable, else the reason
+# Sets ID_WHY to why ID $1 is not acceptable (empty: acceptable). No subshell: runs for every entry every run.
+id_ok() {
     local n=$1
-    if ! [[ $n =~ ^[1-9][0-9]{0,9}$ ]]; then echo "not a decimal ID"; return; fi
-    if (( n < ACCOUNTS_UID_MIN || n > ACCOUNTS_UID_MAX )); then echo "$n outside $ACCOUNTS_UID_MIN..$ACCOUNTS_UID_MAX"; return; fi
-    if (( n < 1000 )); then echo "$n is a system ID"; return; fi
-    if (( n >= 20000 && n < 65536 )); then echo "$n is in CycleCloud's range (20000+)"; return; fi
-    if [[ $RESERVED_IDS == *" $n "* ]]; then echo "$n is reserved"; return; fi
+    ID_WHY=''
+    if ! [[ $n =~ ^[1-9][0-9]{0,9}$ ]]; then ID_WHY="not a decimal ID"
+    elif (( n < ACCOUNTS_UID_MIN || n > ACCOUNTS_UID_MAX )); then ID_WHY="$n outside $ACCOUNTS_UID_MIN..$ACCOUNTS_UID_MAX"
+    elif (( n < 1000 )); then ID_WHY="$n is a system ID"
+    elif (( n >= 20000 && n < 65536 )); then ID_WHY="$n is in CycleCloud's range (20000+)"
+    elif [[ $RESERVED_IDS == *" $n "* ]]; then ID_WHY="$n is reserved"
+    fi
 }
 
 # Local account tables, read once per run (getent: whatever NSS this node has).
-declare -A P_UID P_NAME P_GECOS G_GID G_NAME
+declare -A P_UID P_NAME P_GECOS G_GID G_NAME F_META H_LINK
 load_local() {
     local name x uid gid gecos rest
     P_UID=() P_NAME=() P_GECOS=() G_GID=() G_NAME=()
@@ -99,6 +102,12 @@ load_local() {
         G_GID[$name]=$gid; G_NAME[$gid]=$name
     done < <(getent group)
     : "$x" "$rest"
+    # Type, owner, mode, size of every entry, and what is in /home: two finds per run instead of forks per entry.
+    local meta
+    while IFS=$'\t' read -r name meta; do F_META[$name]=$meta; done \
+        < <(find "$ACCOUNTS_REGISTRY/users" -mindepth 1 -maxdepth 1 -printf '%f\t%y %U %m %s %i %T@\n')
+    while IFS=$'\t' read -r name meta; do H_LINK[$name]=$meta; done \
+        < <(find /home -mindepth 1 -maxdepth 1 -printf '%f\t%y %l\n' 2>/dev/null)
 }
 
 badname_opt=()
@@ -118,29 +127,41 @@ add_with_name_retry() {
 
 REVOKED_UIDS=' '
 STATUS_RESULT='' STATUS_REASON=''
-refuse() { STATUS_RESULT=refused; STATUS_REASON=$1; note "refused registry entry $2: $1"; }
+# Refusals are reported once when they first appear (not every timer run): the list of the previous run is kept in
+# $ACCOUNTS_STATE_DIR/refused (root-only, local).
+REFUSED_NOW=()
+declare -A REFUSED_BEFORE
+once() {
+    REFUSED_NOW+=("$1")
+    [[ -n ${REFUSED_BEFORE[$1]:-} ]] || note "$1"
+}
+refuse() {
+    STATUS_RESULT=refused; STATUS_REASON=$1
+    once "refused registry entry $2: $1"
+}
 
 write_status() { # uid name serial
     [[ $ACCOUNTS_ROLE == scheduler ]] || return 0
     local f="$ACCOUNTS_REGISTRY/status/$1" want tmp
     [[ $1 =~ ^[0-9]{1,10}$ ]] || return 0
-    want=$(printf 'name=%s\nuid=%s\nserial=%s\nresult=%s\nreason=%s\n' "$2" "$1" "$3" "$STATUS_RESULT" "${STATUS_REASON//$'\n'/ }")
-    if [[ -f $f && ! -L $f && $(<"$f") == "$want" ]]; then return 0; fi
+    local cur=''
+    printf -v want 'name=%s\nuid=%s\nserial=%s\nresult=%s\nreason=%s\n' "$2" "$1" "$3" "$STATUS_RESULT" "${STATUS_REASON//$'\n'/ }"
+    if [[ -f $f && ! -L $f ]]; then IFS= read -r -d '' cur <"$f" || true; fi
+    [[ $cur == "$want" ]] && return 0
     tmp=$(mktemp "$ACCOUNTS_REGISTRY/status/.tmp.XXXXXX")
-    printf '%s\n' "$want" >"$tmp"
+    printf '%s' "$want" >"$tmp"
     chmod 0644 "$tmp"
     mv -fT "$tmp" "$f"
 }
 
 ensure_home_link() { # name home
-    local link="/home/$1" shared="$SHARED_HOME/$1"
+    local link="/home/$1" shared="$SHARED_HOME/$1" meta=${H_LINK[$1]:-}
     [[ $2 == "$link" ]] || return 0
-    if [[ -L $link ]]; then
-        [[ $(readlink -- "$link") == "$shared" ]] || note "warning: $link points to $(readlink -- "$link"), not $shared"
-    elif [[ -e $link ]]; then
-        note "warning: $link is a local directory, not a link to $shared; left alone"
-    else
+    if [[ -z $meta ]]; then
         ln -s -- "$shared" "$link"
+        H_LINK[$1]="l $shared"
+    elif [[ $meta != "l $shared" ]]; then
+        once "warning: $link exists and is not a symlink to $shared ($meta); left alone"
     fi
 }
 
@@ -154,7 +175,7 @@ release_held_jobs() { # uid
         info=$(scontrol show job -o "$id" 2>/dev/null) || continue
         [[ $info =~ Restarts=([1-9][0-9]*) ]] || continue
         case $reason in
-            BeginTime | JobHeldAdmin | JobHeldUser | launch*)
+            BeginTime | None | launch*)
                 scontrol release "$id" >/dev/null 2>&1 || true
                 scontrol update "jobid=$id" StartTime=now >/dev/null 2>&1 || true
                 note "released job $id of UID $1 (held while the UID was unknown)" ;;
@@ -165,13 +186,16 @@ release_held_jobs() { # uid
 apply_entry() { # file uid
     local f=$1 fuid=$2 line key value name='' uid='' gid='' home='' state='' serial='' seen=' ' why
     STATUS_RESULT='' STATUS_REASON=''
-    E_NAME='' E_SERIAL=''
+    E_NAME='' E_SERIAL='' E_HOME=''
     [[ $fuid =~ ^[0-9]{1,10}$ ]] || { refuse "file name is not a UID" "$f"; return; }
-    why=$(trusted "$f" file) || { refuse "$why" "$f"; return; }
-    [[ -f $f ]] || { refuse "not a regular file" "$f"; return; }
-    if (( $(stat -c %s -- "$f") > MAX_ENTRY_BYTES )); then refuse "larger than $MAX_ENTRY_BYTES bytes" "$f"; return; fi
-    local content
-    content=$(<"$f")
+    local ftype fowner fmode fsize content=''
+    read -r ftype fowner fmode fsize <<<"${F_META[$fuid]:-? ? 0 0}"
+    [[ $ftype == l ]] && { refuse "$f is a symlink" "$f"; return; }
+    [[ $ftype == f ]] || { refuse "$f is not a regular file" "$f"; return; }
+    [[ $fowner == 0 ]] || { refuse "$f is owned by UID $fowner, not root" "$f"; return; }
+    if ! [[ $fmode =~ ^[0-7]+$ ]] || (( (8#$fmode & 8#022) != 0 )); then refuse "$f is group- or world-writable (mode $fmode)" "$f"; return; fi
+    (( fsize <= MAX_ENTRY_BYTES )) || { refuse "larger than $MAX_ENTRY_BYTES bytes" "$f"; return; }
+    IFS= read -r -d '' content <"$f" || true
     while IFS= read -r line || [[ -n $line ]]; do
         if ! [[ $line =~ ^([a-z]+)=([^[:cntrl:]]*)$ ]]; then refuse "malformed line" "$f"; return; fi
         key=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
@@ -179,16 +203,17 @@ apply_entry() { # file uid
         [[ $seen == *" $key "* ]] && { refuse "duplicate key $key" "$f"; return; }
         seen+="$key "
         printf -v "$key" '%s' "$value"
-    done <<<"$content"
+    done <<<"${content%$'\n'}"
     E_SERIAL=$serial
     valid_name "$name" || { refuse "invalid name" "$f"; return; }
     E_NAME=$name
     [[ $serial =~ ^[0-9]{1,25}$ ]] || { refuse "invalid serial" "$f"; return; }
     [[ $uid == "$fuid" ]] || { refuse "uid $uid does not match the file name" "$f"; return; }
-    why=$(id_ok "$uid"); [[ -z $why ]] || { refuse "UID $why" "$f"; return; }
-    why=$(id_ok "$gid"); [[ -z $why ]] || { refuse "GID $why" "$f"; return; }
+    id_ok "$uid"; [[ -z $ID_WHY ]] || { refuse "UID $ID_WHY" "$f"; return; }
+    id_ok "$gid"; [[ -z $ID_WHY ]] || { refuse "GID $ID_WHY" "$f"; return; }
     [[ $home == "/home/$name" || $home == "$SHARED_HOME/$name" ]] || { refuse "home must be /home/$name or $SHARED_HOME/$name" "$f"; return; }
     case $state in active | revoked) ;; *) refuse "invalid state" "$f"; return ;; esac
+    E_HOME=$home
 
     local have_uid=${P_UID[$name]:-} have_name=${P_NAME[$uid]:-}
     if [[ $state == revoked ]]; then
@@ -196,7 +221,7 @@ apply_entry() { # file uid
         if [[ $have_uid == "$uid" && ${P_GECOS[$name]:-} == "$MARKER" ]]; then
             userdel -- "$name" >/dev/null 2>&1 || true
             if [[ ${G_GID[$name]:-} == "$gid" ]]; then groupdel -- "$name" >/dev/null 2>&1 || true; fi
-            [[ -L /home/$name && $(readlink -- "/home/$name") == "$SHARED_HOME/$name" ]] && rm -f -- "/home/$name"
+            [[ ${H_LINK[$name]:-} == "l $SHARED_HOME/$name" ]] && rm -f -- "/home/$name"
             unset "P_UID[$name]" "P_NAME[$uid]"
             note "revoked $name (uid $uid): account removed"
         fi
@@ -228,8 +253,13 @@ main() {
     [[ $EUID -eq 0 ]] || fail "must run as root"
     # Nothing published yet (or /shared not mounted yet): nothing to do.
     [[ -d $ACCOUNTS_REGISTRY/users || -L $ACCOUNTS_REGISTRY/users ]] || exit 0
-    exec 9>>"$ACCOUNTS_LOCK"
-    flock -w 60 9 || fail "another run holds $ACCOUNTS_LOCK"
+    install -d -m 0700 -o root -g root "$ACCOUNTS_STATE_DIR"
+    exec 9>>"$ACCOUNTS_STATE_DIR/lock"
+    flock -w 60 9 || fail "another run holds $ACCOUNTS_STATE_DIR/lock"
+    local line
+    if [[ -f $ACCOUNTS_STATE_DIR/refused ]]; then
+        while IFS= read -r line; do REFUSED_BEFORE[$line]=1; done <"$ACCOUNTS_STATE_DIR/refused"
+    fi
     check_chain "$ACCOUNTS_REGISTRY/users"
     if [[ $ACCOUNTS_ROLE == scheduler ]]; then
         if [[ ! -e $ACCOUNTS_REGISTRY/status && ! -L $ACCOUNTS_REGISTRY/status ]]; then
@@ -240,14 +270,38 @@ main() {
     fi
     load_local
     probe_badname
-    local f
+    # Entries applied by an earlier run whose file is unchanged (same inode, mtime, size, owner, mode) and whose local
+    # account and home link are still in place are skipped: the steady state costs no parsing.
+    local f u cached=() applied=() key name home
+    declare -A CACHED
+    if [[ -f $ACCOUNTS_STATE_DIR/applied ]]; then
+        mapfile -t cached <"$ACCOUNTS_STATE_DIR/applied"
+        for line in "${cached[@]}"; do CACHED[${line%%$'\t'*}]=${line#*$'\t'}; done
+    fi
     for f in "$ACCOUNTS_REGISTRY"/users/*; do
         [[ -e $f || -L $f ]] || continue
-        [[ ${f##*/} == .tmp.* ]] && continue
-        apply_entry "$f" "${f##*/}"
-        if [[ ${f##*/} =~ ^[0-9]{1,10}$ ]]; then write_status "${f##*/}" "$E_NAME" "$E_SERIAL"; fi
+        u=${f##*/}
+        [[ $u == .tmp.* ]] && continue
+        if [[ -n ${CACHED[$u]:-} && -n ${F_META[$u]:-} ]]; then
+            IFS=$'\t' read -r key name home <<<"${CACHED[$u]}"
+            if [[ $key == "${F_META[$u]}" && ${P_UID[$name]:-} == "$u" ]] \
+                && [[ $home != "/home/$name" || ${H_LINK[$name]:-} == "l $SHARED_HOME/$name" ]] \
+                && [[ $ACCOUNTS_ROLE != scheduler || -f $ACCOUNTS_REGISTRY/status/$u ]]; then
+                applied+=("$u"$'\t'"${CACHED[$u]}")
+                continue
+            fi
+        fi
+        apply_entry "$f" "$u"
+        if [[ $u =~ ^[0-9]{1,10}$ ]]; then
+            write_status "$u" "$E_NAME" "$E_SERIAL"
+            [[ $STATUS_RESULT == applied ]] && applied+=("$u"$'\t'"${F_META[$u]}"$'\t'"$E_NAME"$'\t'"$E_HOME")
+        fi
     done
+    if (( ${#applied[@]} )); then printf '%s\n' "${applied[@]}"; fi >"$ACCOUNTS_STATE_DIR/applied.new"
+    mv -f "$ACCOUNTS_STATE_DIR/applied.new" "$ACCOUNTS_STATE_DIR/applied"
     cancel_revoked_jobs
+    if (( ${#REFUSED_NOW[@]} )); then printf '%s\n' "${REFUSED_NOW[@]}"; fi >"$ACCOUNTS_STATE_DIR/refused.new"
+    mv -f "$ACCOUNTS_STATE_DIR/refused.new" "$ACCOUNTS_STATE_DIR/refused"
 }
 
 # Scheduler: pending jobs of revoked users never start (one squeue per run, only when something is revoked).

@@ -25,7 +25,7 @@ while IFS='=' read -r key value; do
     if [[ -n ${!key:-} ]]; then value=${!key}; fi
     printf '%s=%s\n' "$key" "$value"
 done <"$files/cluster-accounts.defaults" >"$tmp"
-[[ -n ${ACCOUNTS_LOCK:-} ]] && printf 'ACCOUNTS_LOCK=%s\n' "$ACCOUNTS_LOCK" >>"$tmp"
+[[ -n ${ACCOUNTS_STATE_DIR:-} ]] && printf 'ACCOUNTS_STATE_DIR=%s\n' "$ACCOUNTS_STATE_DIR" >>"$tmp"
 printf 'ACCOUNTS_ROLE=%s\n' "$role" >>"$tmp"
 chmod 0644 "$tmp"
 if cmp -s "$tmp" "$settings"; then rm -f "$tmp"; else mv -fT "$tmp" "$settings"; fi
