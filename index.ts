@@ -20,7 +20,7 @@ const resourceGroup = new resources.ResourceGroup("rg", {
     resourceGroupName: settings.resourceGroupName,
     location: settings.location,
     tags: settings.tags,
-});
+}, { retainOnDelete: !settings.deleteSharedOnDestroy }); // deleting the group would delete the retained NFS share in it
 
 const net = new Network("network", { resourceGroupName: resourceGroup.name, namePrefix, settings });
 
