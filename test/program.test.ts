@@ -448,7 +448,7 @@ describe("first contact authenticated (host keys)", () => {
             assert.ok(commands.length >= 4, "remote Commands missing");
             for (const c of commands) {
                 const conn = unwrap(c.inputs.connection);
-                const toScheduler = ["slurm-scale", "slurm-seed"].includes(c.name);
+                const toScheduler = ["slurm-scale", "slurm-seed", "slurm-accounts-scheduler"].includes(c.name);
                 assert.strictEqual(conn.hostKey, toScheduler ? schedulerKey : serverKey, `${c.name}: host key`);
                 if (mode === "jump host") assert.strictEqual(conn.proxy?.hostKey, JUMP_KEY, `${c.name}: jump host key`);
                 else if (toScheduler && mode.startsWith("bastion")) assert.strictEqual(conn.proxy?.hostKey, serverKey, `${c.name}: jump key`);
