@@ -142,12 +142,14 @@ export class EntraLoginHost {
     }
 
     /** ssh -l <upn> login '<command>' from the deployer (the Bastion's side of the network). */
-    ssh(u: EntraUser, command: string, opts: { tty?: boolean } = {}): RunResult {
+    /** An empty command opens an interactive shell (give it input, e.g. "exit\n"). */
+    ssh(u: EntraUser, command: string, opts: { tty?: boolean; input?: string } = {}): RunResult {
         return run(["nsenter", `--net=/run/netns/${this.c.net.bridgeNs}`, "--",
             "ssh", ...(opts.tty ? ["-tt"] : []), "-F", "/dev/null", "-i", u.key, "-p", "22", "-l", u.upn,
             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
             "-o", `UserKnownHostsFile=${this.knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", LOGIN_IP, command], { timeoutMs: 90000 });
+            "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", LOGIN_IP, ...(command ? [command] : [])],
+            { timeoutMs: 90000, input: opts.input });
     }
 
     log(): string {
