@@ -21,6 +21,8 @@ locker=$1 project=$2 version=$3
 [[ $project =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die "not a project name: $project"
 [[ $version =~ ^[0-9]+(\.[0-9]+)*$ ]] || die "not a project version: $version"
 [[ -n ${CC_PROJECT_FILES:-} ]] || die "CC_PROJECT_FILES is not set"
+# The CLI by absolute path (lib.sh): sudo's secure_path does not hold /usr/local/bin, where the image has it.
+find_cyclecloud
 
 umask 077
 work=$(mktemp -d)

@@ -1,9 +1,8 @@
 // The accounts project (issue 9): how components/accounts/cluster-init becomes a CycleCloud project, the
 // Command that uploads it to the locker, the ClusterInitSpecs parameters that reference it, the Command that
-// runs it on the running scheduler, and the contract tests of their two scripts (run for real in bash against
-// the stand-in `cyclecloud` CLI, test/cyclecloud/fakes).
+// runs it on the running scheduler, and the contract tests of their two scripts (run for real in bash under
+// sudo with RHEL 8's secure_path, the stand-in `cyclecloud` CLI where the image installs it: ./sandbox.ts).
 import * as assert from "assert";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -13,14 +12,15 @@ import {
 } from "../../components/accounts/project";
 import { AccountSettings } from "../../components/config";
 import { CYCLECLOUD_LOCKER } from "../../components/cyclecloud/cluster";
-import { readScript, scriptCommand, scriptStdin } from "../../components/cyclecloud/scripts";
+import { readScript } from "../../components/cyclecloud/scripts";
 import { SimResult } from "../../scripts/simulate";
+import { requirePrereqs } from "../support/prereqs";
 import { byName, NS, simulateDev } from "./devStack";
+import { Sandbox } from "./sandbox";
 
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const ACCOUNTS: AccountSettings = { registry: "/shared/apps/accounts", sharedHome: "/shared/home", uidMin: 65536, uidMax: 4294967293, ackWaitSeconds: 30 };
-const FAKES = path.join(__dirname, "fakes");
 
 /** Every regular file under a directory, relative paths, sorted. */
 function walk(dir: string, rel = ""): string[] {
@@ -202,30 +202,31 @@ describe("accounts project under mocks (dev stack)", function () {
     });
 });
 
-describe("accounts project scripts (contract, real bash, stand-in CLI)", () => {
-    let dir: string, state: string;
-    beforeEach(() => {
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "cc-project-"));
-        state = path.join(dir, "state");
-        fs.mkdirSync(state);
+describe("accounts project scripts (contract: real bash under sudo, stand-in CLI where the image installs it)", function () {
+    this.timeout(60000);
+    before(function () {
+        requirePrereqs(this, "accounts project script contract tests (sudo in a private mount namespace)",
+            { root: true, commands: ["sudo", "unshare", "mount"] });
     });
-    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+    let sb: Sandbox;
+    /** A server as init-server.sh leaves it: CLI initialised for root, the account (and so its locker) created. */
+    beforeEach(() => {
+        sb = new Sandbox().withInitialisedCli();
+        sb.set("account.json", "{}");
+    });
+    afterEach(() => fs.rmSync(sb.dir, { recursive: true, force: true }));
 
     const payload = () => projectPayload(buildAccountsProject(ACCOUNTS));
-    const upload = (args: string[], env: Record<string, string> = {}) => spawnSync("bash", ["-c", scriptCommand(args, { sudo: false })], {
-        input: scriptStdin("upload-project.sh", { CC_PROJECT_FILES: env.CC_PROJECT_FILES ?? payload() }),
-        encoding: "utf8",
-        timeout: 30000,
-        env: { PATH: `${FAKES}:${process.env.PATH}`, HOME: dir, FAKE_STATE: state, TMPDIR: dir, CC_WAIT_TIMEOUT: "5", CC_WAIT_INTERVAL: "0.05", ...env },
-    });
-    const uploaded = () => path.join(state, "locker", "azure-storage", "projects", "cluster-accounts", "1.0.0");
+    const upload = (args: string[], files = payload()) => sb.run("upload-project.sh", args, { CC_PROJECT_FILES: files }, { CC_WAIT_TIMEOUT: "5" });
+    const uploaded = () => path.join(sb.state, "locker", "azure-storage", "projects", "cluster-accounts", "1.0.0");
     const args = ["azure-storage", "cluster-accounts", "1.0.0"];
 
-    it("uploads the spec to the locker at projects/<name>/<version>/<spec>, leaves no temporary files, and a second run changes nothing", () => {
-        fs.writeFileSync(path.join(state, "lockers"), "azure-storage (az://cclocker0123/cyclecloud)\n");
-        const r = upload(args);
+    it("uploads the spec to the locker at projects/<name>/<version>/<spec>, leaves no temporary files, and a second run changes nothing", async () => {
+        const r = await upload(args);
         assert.strictEqual(r.status, 0, r.stderr);
         assert.match(r.stdout, /^CLUSTER_INIT_PROJECT=cluster-accounts:1\.0\.0$/m);
+        // The CLI in /usr/local/bin was found although sudo's secure_path does not hold it.
+        assert.ok(r.calls.includes("cyclecloud project upload azure-storage"), r.calls.join("\n"));
         for (const rel of walk(CLUSTER_INIT_DIR)) {
             const got = path.join(uploaded(), "default", "cluster-init", rel);
             assert.ok(fs.existsSync(got), `${rel} not in the locker`);
@@ -233,43 +234,58 @@ describe("accounts project scripts (contract, real bash, stand-in CLI)", () => {
             if (rel.endsWith(".sh")) assert.ok(fs.statSync(got).mode & 0o100, `${rel} not executable`);
         }
         const before = walk(uploaded()).map(p => [p, fs.readFileSync(path.join(uploaded(), p), "utf8")]);
-        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["state"], "temporary project left behind");
-        const again = upload(args);
+        assert.deepStrictEqual(sb.leftovers(), [], "temporary project left behind");
+        const again = await upload(args);
         assert.strictEqual(again.status, 0, again.stderr);
         assert.deepStrictEqual(walk(uploaded()).map(p => [p, fs.readFileSync(path.join(uploaded(), p), "utf8")]), before);
     });
 
-    it("fails, naming the lockers it found, when the locker does not exist", () => {
-        fs.writeFileSync(path.join(state, "lockers"), "other-storage (az://x/cyclecloud)\n");
-        const r = upload(args);
+    it("fails, naming the lockers it found, when the locker does not exist", async () => {
+        const r = await upload(["other-storage", "cluster-accounts", "1.0.0"]);
         assert.notStrictEqual(r.status, 0);
-        assert.match(r.stderr, /locker azure-storage is not among this server's lockers \(other-storage/);
+        assert.match(r.stderr, /locker other-storage is not among this server's lockers \(azure-storage/);
+        assert.ok(!r.calls.some(c => c.startsWith("cyclecloud project upload")), r.calls.join("\n"));
+        sb.unset("account.json");
+        const none = await upload(args);
+        assert.notStrictEqual(none.status, 0);
+        assert.match(none.stderr, /locker azure-storage is not among this server's lockers/);
         assert.ok(!fs.existsSync(uploaded()));
     });
 
-    it("retries while the locker refuses the upload (fresh role assignment), then succeeds", () => {
-        fs.writeFileSync(path.join(state, "lockers"), "azure-storage (az://cclocker0123/cyclecloud)\n");
-        fs.writeFileSync(path.join(state, "upload_failures"), "3\n");
-        const r = upload(args);
+    it("without the CLI where the image installs it, fails saying where it looked, before touching anything", async () => {
+        fs.rmSync(sb.dir, { recursive: true, force: true });
+        sb = new Sandbox({ cli: false }).withInitialisedCli();
+        sb.set("account.json", "{}");
+        const r = await upload(args);
+        assert.notStrictEqual(r.status, 0);
+        assert.match(r.stderr, /the cyclecloud CLI is not installed in \/usr\/local\/bin, \/root\/bin or on PATH/);
+        assert.deepStrictEqual(r.calls, []);
+        assert.deepStrictEqual(sb.leftovers(), []);
+    });
+
+    it("retries while the locker refuses the upload (fresh role assignment), then succeeds", async () => {
+        sb.set("rbac_failures_project_upload", "3\n");
+        const r = await upload(args);
         assert.strictEqual(r.status, 0, r.stderr);
         assert.match(r.stdout, /retrying while the locker role assignment propagates/);
+        assert.strictEqual(r.calls.filter(c => c === "cyclecloud project upload azure-storage").length, 4, r.calls.join("\n"));
         assert.ok(fs.existsSync(uploaded()));
     });
 
-    it("refuses a path outside the project or a project.ini for another version", () => {
-        fs.writeFileSync(path.join(state, "lockers"), "azure-storage (az://cclocker0123/cyclecloud)\n");
+    it("refuses a path outside the project or a project.ini for another version", async () => {
         const evil = JSON.stringify([...JSON.parse(payload()), { path: "specs/default/../../../../etc/x", mode: "0644", content: "" }]);
-        const r = upload(args, { CC_PROJECT_FILES: evil });
+        const r = await upload(args, evil);
         assert.notStrictEqual(r.status, 0);
         assert.match(r.stderr, /refusing path/);
-        const wrong = upload(["azure-storage", "cluster-accounts", "2.0.0"]);
+        const wrong = await upload(["azure-storage", "cluster-accounts", "2.0.0"]);
         assert.notStrictEqual(wrong.status, 0);
         assert.match(wrong.stderr, /does not have version 2\.0\.0/);
+        assert.ok(!fs.existsSync(uploaded()));
     });
 
-    it("install-spec-now runs the spec's scripts in order as jetpack would (CYCLECLOUD_SPEC_PATH, role scheduler), idempotently", () => {
-        const spec = path.join(dir, "spec-root", "spec");
-        const marker = path.join(dir, "ran.log");
+    it("install-spec-now runs the spec's scripts in order as jetpack would (CYCLECLOUD_SPEC_PATH, role scheduler), idempotently", async () => {
+        const spec = path.join(sb.dir, "spec-root", "spec");
+        const marker = path.join(sb.dir, "ran.log");
         const fixture = [
             { path: "project.ini", mode: "0644", content: Buffer.from("[project]\n").toString("base64") },
             { path: "specs/default/cluster-init/files/data.txt", mode: "0644", content: Buffer.from("hello\n").toString("base64") },
@@ -278,22 +294,21 @@ describe("accounts project scripts (contract, real bash, stand-in CLI)", () => {
                 content: Buffer.from(`echo "${n} $CYCLECLOUD_SPEC_PATH $ACCOUNTS_ROLE $(cat "$CYCLECLOUD_SPEC_PATH/files/data.txt")" >>${marker}\n`).toString("base64"),
             })),
         ];
-        const run = (files: unknown[]) => spawnSync("bash", ["-c", scriptCommand(["cluster-accounts", "default"], { sudo: false })], {
-            input: scriptStdin("install-spec-now.sh", { CC_PROJECT_FILES: JSON.stringify(files) }, { withLib: false }),
-            encoding: "utf8", timeout: 30000, env: { PATH: process.env.PATH, ACCOUNTS_SPEC_ROOT: spec },
-        });
-        const r = run(fixture);
+        // On the scheduler, as the Command runs it: sudo, no lib.sh (it needs no CLI).
+        const run = (files: unknown[]) => sb.run("install-spec-now.sh", ["cluster-accounts", "default"],
+            { CC_PROJECT_FILES: JSON.stringify(files) }, { ACCOUNTS_SPEC_ROOT: spec }, false);
+        const r = await run(fixture);
         assert.strictEqual(r.status, 0, r.stderr);
         assert.deepStrictEqual(fs.readFileSync(marker, "utf8").trim().split("\n"),
             [`010-first.sh ${spec} scheduler hello`, `020-second.sh ${spec} scheduler hello`]);
         assert.deepStrictEqual(walk(spec), ["files/data.txt", "scripts/010-first.sh", "scripts/020-second.sh"]);
         assert.deepStrictEqual(fs.readdirSync(path.dirname(spec)), ["spec"], "staging left behind");
-        assert.strictEqual(run(fixture).status, 0);
+        assert.strictEqual((await run(fixture)).status, 0);
         const failing = [...fixture, { path: "specs/default/cluster-init/scripts/030-fail.sh", mode: "0755", content: Buffer.from("exit 3\n").toString("base64") }];
-        const f = run(failing);
+        const f = await run(failing);
         assert.notStrictEqual(f.status, 0);
         assert.match(f.stderr, /030-fail\.sh failed \(exit 3\)/);
-        const evil = run([...fixture, { path: "specs/default/cluster-init/../../x", mode: "0644", content: "" }]);
+        const evil = await run([...fixture, { path: "specs/default/cluster-init/../../x", mode: "0644", content: "" }]);
         assert.notStrictEqual(evil.status, 0);
         assert.match(evil.stderr, /refusing/);
     });
