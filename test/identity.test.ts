@@ -57,7 +57,9 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
     const apply = (h: string): RunResult => host(h, [APPLY]);
     const startTimer = () => {
         timer = c!.startDaemon("scheduler", "accounts-timer", ["env", "-i", PATH_ENV, `SLURM_CONF=${path.join(c!.seededDir, "slurm.conf")}`,
-            "bash", "-c", `while :; do ${APPLY}; sleep 3; done`]);
+            // On SIGTERM the loop ends only after a running apply has finished (bash runs the trap after the foreground
+            // command), so no apply is left running behind a stopped "timer".
+            "bash", "-c", `trap 'kill $! 2>/dev/null; exit 0' TERM; while :; do ${APPLY}; sleep 3 & wait $!; done`]);
     };
     const stopTimer = async () => {
         if (timer) await timer.stop();
