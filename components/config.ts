@@ -22,18 +22,69 @@ export const MAX_USERS_WITHOUT_GROUP = 500;
 /** The tag that marks a VM as a Slurm login node; the policy pack keys on it. */
 export const LOGIN_ROLE_TAG = { key: "slurm-node-role", value: "login" } as const;
 
-/** A user who may sign in to the login node with Entra ID and run Slurm jobs. */
+/**
+ * A named Entra user in config. Nobody has to be listed to sign in and run jobs (any member of a granted
+ * group can; the account registry carries their account to the cluster); an entry grants the login roles to
+ * one person and may add a pinned CycleCloud node account.
+ */
 export interface ClusterUser {
-    /** Linux user name on the cluster nodes (the CycleCloud user record's name). */
-    name: string;
-    /** Linux UID, the same on the login node and on every cluster node. */
-    uid: number;
-    /** OpenSSH public key, put on cluster nodes by CycleCloud. */
-    sshPublicKey: string;
-    /** Entra ID user: a UPN (alice@contoso.com) or an object ID. */
+    /** Entra ID user: a UPN (alice@contoso.com) or an object ID. Gets the login role on the login node. */
     entra: string;
-    /** Admins get "Virtual Machine Administrator Login" (sudo) instead of "Virtual Machine User Login". */
+    /**
+     * "Virtual Machine Administrator Login" (sudo on the login node) instead of "Virtual Machine User Login";
+     * for a pinned node account also CycleCloud's "Global Node Admin" (sudo on the cluster's nodes).
+     */
     admin: boolean;
+    /**
+     * The entry's name (its resources are named after it; default: derived from `entra`) and, with
+     * sshPublicKey, the Linux name of a pinned CycleCloud node account (a CycleCloud user record, created by
+     * CycleCloud on every cluster node): never contains `@`, so never an Entra sign-in name.
+     */
+    name?: string;
+    /** The node account's UID (1000-19999 except slurm/munge/slurmrestd); absent: CycleCloud numbers it from 20000. */
+    uid?: number;
+    /** Makes `name` a pinned node account: the key CycleCloud puts into its authorized_keys. */
+    sshPublicKey?: string;
+}
+
+/** A user entry that carries a pinned CycleCloud node account. */
+export type PinnedNodeAccount = ClusterUser & { name: string; sshPublicKey: string };
+
+/** The entries of `users` that carry a pinned CycleCloud node account. */
+export function pinnedNodeAccounts(users: ClusterUser[]): PinnedNodeAccount[] {
+    return users.filter((u): u is PinnedNodeAccount => u.name !== undefined && u.sshPublicKey !== undefined);
+}
+
+/**
+ * UIDs CycleCloud numbers its own node users from (azure-docs CycleCloud user-management: "CycleCloud reserves
+ * UIDs 20000 and higher for node users"). A pinned UID must stay below, so it never meets one CycleCloud picks.
+ */
+export const CYCLECLOUD_UID_BASE = 20000;
+/** Lowest UID a pinned node account may have (below: system and distribution accounts). */
+export const PINNED_UID_MIN = 1000;
+/** UIDs no account of ours may take: slurm, munge, slurmrestd (cyclecloud-slurm template), nobody. */
+export const RESERVED_UIDS: readonly number[] = [11100, 11101, 11102, 65534];
+/**
+ * Highest UID an Entra account may have: Slurm treats 0xfffffffe and 0xffffffff as "no value"
+ * (NO_VAL / INFINITE), and 4294967295 is (uid_t)-1.
+ */
+export const ENTRA_UID_LIMIT = 4294967293;
+/** Lowest accepted Entra UID: above system IDs, nobody (65534), slurm/munge (111xx) and CycleCloud's 20000+. */
+export const ENTRA_UID_FLOOR = 65536;
+
+/** Where the account registry and the homes live on /shared (identity contract; not configurable). */
+export const ACCOUNTS_REGISTRY = "/shared/apps/accounts";
+export const SHARED_HOME = "/shared/home";
+
+/** The account registry's settings, written to /etc/default/cluster-accounts on every VM. */
+export interface AccountSettings {
+    registry: string;
+    sharedHome: string;
+    /** Accepted UID range of Entra accounts (inclusive). */
+    uidMin: number;
+    uidMax: number;
+    /** Seconds the sign-in waits for the scheduler to acknowledge a new account. */
+    ackWaitSeconds: number;
 }
 
 /** An existing Entra ID group that gets login rights. */
@@ -79,6 +130,7 @@ export interface Settings {
     };
     slurm: { version: string; clusterName: string; clusterConfigDir: string };
     users: ClusterUser[];
+    accounts: AccountSettings;
     entra: {
         groupName?: string;
         existingGroups: EntraGroupGrant[];
@@ -208,6 +260,9 @@ export const DEFAULTS = {
     nodeImage: "almalinux8",
     sshProxyPort: 22,
     sshDialAttempts: 40,
+    accountsUidMin: ENTRA_UID_FLOOR,
+    accountsUidMax: ENTRA_UID_LIMIT,
+    accountsAckWaitSeconds: 30,
 } as const;
 
 /**
@@ -266,12 +321,12 @@ const vmSize = z.string().regex(/^(Standard|Basic)_[A-Za-z0-9_]+$/, {
 });
 
 const userSchema = z.object({
-    name: linuxName,
-    uid: intFromString(1000, 2147483647),
-    sshPublicKey,
     entra: entraUser,
     admin: boolFromString.default(false),
-}, { message: "must be an object with name, uid, sshPublicKey, entra and optional admin" }).strict();
+    name: linuxName.optional(),
+    uid: intFromString(0, ENTRA_UID_LIMIT).optional(),
+    sshPublicKey: sshPublicKey.optional(),
+}, { message: "must be an object with entra, optional admin and name, and optionally sshPublicKey (+ uid) for a pinned node account" }).strict();
 
 const groupSchema = z.object({
     group: z.string().min(1, { message: "must be a group object ID or display name" }),
@@ -363,6 +418,9 @@ const rawSchema = z.object({
     }).optional(),
     deleteSharedOnDestroy: boolFromString.default(false),
     sshDialAttempts: intFromString(1, 1000).default(DEFAULTS.sshDialAttempts),
+    accountsUidMin: intFromString(ENTRA_UID_FLOOR, ENTRA_UID_LIMIT).default(DEFAULTS.accountsUidMin),
+    accountsUidMax: intFromString(ENTRA_UID_FLOOR, ENTRA_UID_LIMIT).default(DEFAULTS.accountsUidMax),
+    accountsAckWaitSeconds: intFromString(0, 300).default(DEFAULTS.accountsAckWaitSeconds),
 }).strict();
 
 type RawSettings = z.infer<typeof rawSchema>;
@@ -462,19 +520,7 @@ function crossChecks(raw: RawSettings, problems: string[]): void {
     if (loginBits !== undefined && loginBits > 28) {
         problems.push(`loginSubnetPrefix: must be /28 or larger (Azure reserves 5 addresses per subnet)`);
     }
-    const seenNames = new Map<string, number>(), seenUids = new Map<number, number>();
-    raw.users.forEach((u, i) => {
-        if (seenNames.has(u.name)) problems.push(`users[${i}].name: "${u.name}" is already used by users[${seenNames.get(u.name)}]; names must be unique`);
-        else seenNames.set(u.name, i);
-        if (seenUids.has(u.uid)) problems.push(`users[${i}].uid: ${u.uid} is already used by users[${seenUids.get(u.uid)}]; UIDs must be unique`);
-        else seenUids.set(u.uid, i);
-        if (u.uid === SLURM_UID || u.uid === MUNGE_UID || u.uid === 11102) {
-            problems.push(`users[${i}].uid: ${u.uid} is reserved for the slurm/munge/slurmrestd service users`);
-        }
-        if (u.name === raw.loginAdminUsername) {
-            problems.push(`users[${i}].name: "${u.name}" is the login node's local admin (loginAdminUsername)`);
-        }
-    });
+    userChecks(raw, problems);
     if (raw.conditionalAccessMfa && raw.users.length === 0 && !raw.entraGroupName && raw.entraExistingGroups.length === 0) {
         problems.push("conditionalAccessMfa: needs users, entraGroupName or entraExistingGroups to apply to");
     }
@@ -486,6 +532,63 @@ function crossChecks(raw: RawSettings, problems: string[]): void {
             `too many for one subscription's role-assignment limit (4,000-5,000, shared with everything in it); ` +
             `set entraGroupName so the roles go to two Entra groups, or list at most ${MAX_USERS_WITHOUT_GROUP} users`);
     }
+}
+
+/** A stable key for a user entry: its node account name, else its Entra identity (resource names use it). */
+export function userKey(u: { name?: string; entra: string }): string {
+    return u.name ?? u.entra.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+}
+
+function userChecks(raw: RawSettings, problems: string[]): void {
+    if (raw.accountsUidMin > raw.accountsUidMax) {
+        problems.push(`accountsUidMax: ${raw.accountsUidMax} is below accountsUidMin ${raw.accountsUidMin}; the accepted Entra UID range would be empty`);
+    }
+    const seenNames = new Map<string, number>(), seenUids = new Map<number, number>();
+    const seenEntra = new Map<string, number>(), seenKeys = new Map<string, number>();
+    raw.users.forEach((u, i) => {
+        const at = `users[${i}]`;
+        // A principal listed twice is reported by safetyChecks; here only distinct principals whose entries
+        // would get the same resource names.
+        const entra = u.entra.toLowerCase(), key = userKey(u);
+        if (!seenEntra.has(entra) && seenKeys.has(key)) {
+            problems.push(`${at}: its resource key "${key}" equals that of users[${seenKeys.get(key)}]; give one of them another name`);
+        }
+        if (!seenEntra.has(entra)) seenEntra.set(entra, i);
+        if (!seenKeys.has(key)) seenKeys.set(key, i);
+        // A pinned node account is a CycleCloud user record: sshPublicKey makes one, it needs a name, uid is optional.
+        // A name alone only labels the entry (and keeps its resources' names).
+        if (u.sshPublicKey !== undefined && u.name === undefined) {
+            problems.push(`${at}.name: is required with sshPublicKey (a pinned node account needs name and sshPublicKey)`);
+        }
+        if (u.uid !== undefined && u.sshPublicKey === undefined) {
+            problems.push(`${at}.sshPublicKey: is required with uid (uid only applies to a pinned node account: name + sshPublicKey)`);
+        }
+        if (u.name !== undefined) {
+            if (seenNames.has(u.name)) problems.push(`${at}.name: "${u.name}" is already used by users[${seenNames.get(u.name)}]; names must be unique`);
+            else seenNames.set(u.name, i);
+            if (u.name === raw.loginAdminUsername) {
+                problems.push(`${at}.name: "${u.name}" is the login node's local admin (loginAdminUsername)`);
+            }
+        }
+        if (u.uid !== undefined) {
+            const uid = u.uid;
+            if (seenUids.has(uid)) problems.push(`${at}.uid: ${uid} is already used by users[${seenUids.get(uid)}]; UIDs must be unique`);
+            else seenUids.set(uid, i);
+            if (RESERVED_UIDS.includes(uid)) {
+                problems.push(`${at}.uid: ${uid} is reserved (slurm 11100, munge 11101, slurmrestd 11102, nobody 65534)`);
+            } else if (uid < PINNED_UID_MIN) {
+                problems.push(`${at}.uid: ${uid} is a system UID; a pinned node account's uid must be ${PINNED_UID_MIN}-${CYCLECLOUD_UID_BASE - 1}`);
+            } else if (uid >= raw.accountsUidMin && uid <= raw.accountsUidMax) {
+                problems.push(`${at}.uid: ${uid} is in the Entra accounts' range (accountsUidMin ${raw.accountsUidMin} - accountsUidMax ` +
+                    `${raw.accountsUidMax}), where it would collide with a signed-in Entra user's account on the nodes. ` +
+                    `Entra users need no uid any more: remove name, uid and sshPublicKey from this entry ` +
+                    `(README: "How users get access", migration), or pin a node account with a uid from ${PINNED_UID_MIN} to ${CYCLECLOUD_UID_BASE - 1}`);
+            } else if (uid >= CYCLECLOUD_UID_BASE) {
+                problems.push(`${at}.uid: ${uid} is in the range CycleCloud numbers its own node users from (${CYCLECLOUD_UID_BASE} up), ` +
+                    `where CycleCloud may give it to another user; use ${PINNED_UID_MIN}-${CYCLECLOUD_UID_BASE - 1}, or leave uid out and let CycleCloud number the account`);
+            }
+        }
+    });
 }
 
 /**
@@ -545,7 +648,20 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
             clusterName: raw.clusterName,
             clusterConfigDir: clusterConfigDirName(raw.clusterName),
         },
-        users: raw.users.map(u => ({ ...u, sshPublicKey: u.sshPublicKey.trim() })),
+        users: raw.users.map(u => ({
+            entra: u.entra,
+            admin: u.admin,
+            ...(u.name !== undefined ? { name: u.name } : {}),
+            ...(u.uid !== undefined ? { uid: u.uid } : {}),
+            ...(u.sshPublicKey !== undefined ? { sshPublicKey: u.sshPublicKey.trim() } : {}),
+        })),
+        accounts: {
+            registry: ACCOUNTS_REGISTRY,
+            sharedHome: SHARED_HOME,
+            uidMin: raw.accountsUidMin,
+            uidMax: raw.accountsUidMax,
+            ackWaitSeconds: raw.accountsAckWaitSeconds,
+        },
         entra: {
             groupName: raw.entraGroupName,
             existingGroups: raw.entraExistingGroups,
@@ -718,7 +834,7 @@ function safetyChecks(raw: RawSettings, problems: string[]): void {
     const reserved = new Set<string>(RESERVED_USER_NAMES);
     const seenEntra = new Map<string, number>();
     raw.users.forEach((u, i) => {
-        if (reserved.has(u.name) || u.name.startsWith("systemd-")) {
+        if (u.name !== undefined && (reserved.has(u.name) || u.name.startsWith("systemd-"))) {
             problems.push(`users[${i}].name: "${u.name}" is a system or service account name; reserved: ${RESERVED_USER_NAMES.join(", ")}, systemd-*`);
         }
         const principal = u.entra.toLowerCase();

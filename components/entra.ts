@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as azuread from "@pulumi/azuread";
-import { ClusterUser, Settings } from "./config";
+import { ClusterUser, Settings, userKey } from "./config";
 
 /** Built-in role definition GUIDs (learn.microsoft.com, Azure built-in roles). */
 export const ROLE = {
@@ -140,7 +140,7 @@ export class EntraAccess extends pulumi.ComponentResource {
             }
         } else {
             for (const u of settings.users) {
-                out.push({ key: `user-${u.name}`, objectId: userObjectId(u, this), type: "User", admin: u.admin });
+                out.push({ key: `user-${userKey(u)}`, objectId: userObjectId(u, this), type: "User", admin: u.admin });
             }
         }
         for (const g of settings.entra.existingGroups) {

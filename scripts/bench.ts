@@ -13,18 +13,21 @@ import { ed25519KeyPair } from "./plan/secrets";
 const root = path.resolve(__dirname, "..");
 
 /**
- * Pulumi.dev.yaml with `users` replaced by n generated users (valid ed25519 keys, unique names and UIDs).
+ * Pulumi.dev.yaml with `users` replaced by n generated users: Entra role grants, every tenth with a pinned
+ * node account (valid ed25519 key, unique name and a UID below CycleCloud's 20000).
  * With `groups`, roles go to Entra groups (entraGroupName), as the config requires above 500 users.
  */
 export function generatedStack(n: number, groups = false): string {
     const doc = YAML.parse(fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8"));
     if (groups) doc.config["cyclecloud-slurm-entra:entraGroupName"] = "hpc-bench-users";
     doc.config["cyclecloud-slurm-entra:users"] = Array.from({ length: n }, (_, i) => ({
-        name: `user${String(i + 1).padStart(4, "0")}`,
-        uid: 30001 + i,
         entra: `user${i + 1}@contoso.com`,
         admin: i === 0,
-        sshPublicKey: ed25519KeyPair(`bench-user-${i}`, `user${i + 1}@example`).publicKey,
+        ...(i % 10 === 0 ? {
+            name: `user${String(i + 1).padStart(4, "0")}`,
+            uid: 10001 + i,
+            sshPublicKey: ed25519KeyPair(`bench-user-${i}`, `user${i + 1}@example`).publicKey,
+        } : {}),
     }));
     return YAML.stringify(doc);
 }

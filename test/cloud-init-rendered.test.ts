@@ -3,7 +3,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import YAML from "yaml";
-import { renderLoginCloudInit } from "../components/login/cloud-init";
+import { ACCOUNTS_LOGIN_DIR, renderLoginCloudInit } from "../components/login/cloud-init";
 import { NFS_MOUNT_OPTIONS } from "../components/nfs";
 import { requirePrereqs } from "./support/prereqs";
 import { validateCloudConfig } from "./support/cloud-init-check";
@@ -19,6 +19,7 @@ describe("rendered cloud-init (real cloud-init schema)", function () {
         nfsHost: "nfs0123456789abcdef01.file.core.windows.net",
         nfsExportPath: "/nfs0123456789abcdef01/shared",
         nfsMountOptions: NFS_MOUNT_OPTIONS,
+        accounts: { registry: "/shared/apps/accounts", sharedHome: "/shared/home", uidMin: 1000000, uidMax: 2000000000, ackWaitSeconds: 12 },
     });
 
     it("the login node's user data is valid cloud-config with only known top-level keys", () => {
@@ -39,5 +40,39 @@ describe("rendered cloud-init (real cloud-init schema)", function () {
         const doc = YAML.parse(rendered);
         const sync = doc.write_files.find((f: { path: string }) => f.path === "/usr/local/sbin/slurm-sync-from-shared");
         assert.strictEqual(sync.content, fs.readFileSync(`${__dirname}/../components/login/slurm-sync.sh`, "utf8"));
+    });
+
+    it("embeds the sign-in hook's files byte for byte and writes the account settings from config", () => {
+        const doc = YAML.parse(rendered);
+        const file = (p: string) => doc.write_files.find((f: { path: string }) => f.path === p);
+        for (const [name, mode] of [["publish-account.sh", "0755"], ["install-login.sh", "0755"], ["pam-sshd-session", "0644"]]) {
+            const f = file(`${ACCOUNTS_LOGIN_DIR}/${name}`);
+            assert.ok(f, `${name} not written`);
+            assert.strictEqual(f.content, fs.readFileSync(`${__dirname}/../components/accounts/${name}`, "utf8"), name);
+            assert.strictEqual(f.permissions, mode, name);
+        }
+        const settings = file("/etc/default/cluster-accounts");
+        assert.strictEqual(settings.permissions, "0644");
+        const values = Object.fromEntries(String(settings.content).split("\n").filter(l => /^[A-Z_]+=/.test(l)).map(l => l.split("=", 2)));
+        assert.deepStrictEqual(values, {
+            ACCOUNTS_REGISTRY: "/shared/apps/accounts", ACCOUNTS_TRUST_ROOT: "/shared", SHARED_HOME: "/shared/home",
+            ACCOUNTS_UID_MIN: "1000000", ACCOUNTS_UID_MAX: "2000000000", ACCOUNTS_ACK_WAIT: "12",
+        });
+        // The login node's keys are the nodes' keys (the spec's settings file), so both sides read the same settings.
+        const nodeKeys = fs.readFileSync(`${__dirname}/../components/accounts/cluster-init/files/cluster-accounts.defaults`, "utf8")
+            .split("\n").filter(l => /^[A-Z_]+=/.test(l)).map(l => l.split("=")[0]).sort();
+        assert.deepStrictEqual(Object.keys(values).sort(), nodeKeys);
+    });
+
+    it("installs the sign-in hook at first boot before the Slurm client, and re-checks the PAM line at later boots", () => {
+        const doc = YAML.parse(rendered);
+        const install = ["bash", `${ACCOUNTS_LOGIN_DIR}/install-login.sh`, ACCOUNTS_LOGIN_DIR];
+        const i = doc.runcmd.findIndex((c: unknown) => JSON.stringify(c) === JSON.stringify(install));
+        const slurm = doc.runcmd.findIndex((c: string[]) => c[0] === "/usr/local/sbin/install-slurm-client");
+        assert.ok(i >= 0, `runcmd does not run install-login.sh: ${JSON.stringify(doc.runcmd)}`);
+        assert.ok(i < slurm, "the hook waits for the Slurm client installation");
+        assert.ok(doc.bootcmd.some((c: string[]) => c[0] === "sh" && c[2].includes(`if [ -f ${ACCOUNTS_LOGIN_DIR}/install-login.sh ]; then ${install.join(" ")}; fi`)));
+        // /shared is an fstab mount cloud-init sets up before runcmd runs.
+        assert.ok(doc.mounts.some((m: string[]) => m[1] === "/shared"));
     });
 });

@@ -29,6 +29,8 @@ function problemsOf(input: Record<string, unknown>): string[] {
 }
 
 const alice = () => (devInput().users as Record<string, unknown>[])[0];
+/** The dev stack's user with a pinned node account. */
+const bob = () => (devInput().users as Record<string, unknown>[])[1];
 
 describe("config validation", () => {
     it("accepts Pulumi.dev.yaml and fills defaults", () => {
@@ -39,7 +41,11 @@ describe("config validation", () => {
         assert.strictEqual(s.slurm.version, "25.11.5");
         assert.strictEqual(s.slurm.clusterConfigDir, "slurm-dev");
         assert.deepStrictEqual(s.login.image, { publisher: "almalinux", offer: "almalinux-hpc", sku: "8_10-hpc-gen2", version: "8.10.2024101801" });
-        assert.deepStrictEqual(s.users.map(u => [u.name, u.uid, u.admin]), [["alice", 20001, true], ["bob", 20002, false]]);
+        assert.deepStrictEqual(s.users.map(u => [u.entra, u.name, u.uid, u.admin]),
+            [["alice@contoso.com", undefined, undefined, true], ["3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b", "bob", 10002, false]]);
+        assert.deepStrictEqual(s.accounts, {
+            registry: "/shared/apps/accounts", sharedHome: "/shared/home", uidMin: 65536, uidMax: 4294967293, ackWaitSeconds: 30,
+        });
         assert.strictEqual(s.resourceGroupName, "rg-cyclecloud-slurm-entra-dev");
     });
 
@@ -64,14 +70,26 @@ describe("config validation", () => {
         ["a missing admin key", { loginAdminSshPublicKey: undefined }, /^loginAdminSshPublicKey: is required/],
         ["an admin key that is not a key", { loginAdminSshPublicKey: "ssh-ed25519 not-base64!" }, /^loginAdminSshPublicKey: must be an OpenSSH public key/],
         ["a missing location", { location: undefined }, /^location: is required/],
-        ["a user UID below 1000", { users: [{ ...alice(), uid: 999 }] }, /^users\[0\]\.uid: must be an integer from 1000/],
-        ["a user with an invalid Linux name", { users: [{ ...alice(), name: "Alice Smith" }] }, /^users\[0\]\.name: must be a Linux user name/],
+        ["a node account UID below 1000", { users: [{ ...bob(), uid: 999 }] }, /^users\[0\]\.uid: 999 is a system UID; a pinned node account's uid must be 1000-19999/],
+        ["a node account UID in CycleCloud's own range (issue 11 item 8)", { users: [{ ...bob(), uid: 20001 }] }, /^users\[0\]\.uid: 20001 is in the range CycleCloud numbers its own node users from \(20000 up\)/],
+        ["a node account UID in the Entra accounts' range (an old copied Entra UID)", { users: [{ ...bob(), uid: 3197663 }] }, /^users\[0\]\.uid: 3197663 is in the Entra accounts' range \(accountsUidMin 65536 - accountsUidMax 4294967293\).*remove name, uid and sshPublicKey/],
+        ["a node account UID in a narrowed Entra range", { accountsUidMin: "1000000", users: [{ ...bob(), uid: 1000001 }] }, /^users\[0\]\.uid: 1000001 is in the Entra accounts' range \(accountsUidMin 1000000/],
+        ["a UID beyond Slurm's limit", { users: [{ ...bob(), uid: 4294967294 }] }, /^users\[0\]\.uid: must be an integer from 0 to 4294967293/],
+        ["a user with an invalid Linux name", { users: [{ ...bob(), name: "Alice Smith" }] }, /^users\[0\]\.name: must be a Linux user name/],
+        ["a node account named by UPN", { users: [{ ...bob(), name: "bob@contoso.com" }] }, /^users\[0\]\.name: must be a Linux user name/],
         ["a user without Entra identity", { users: [{ ...alice(), entra: "alice" }] }, /^users\[0\]\.entra: must be an Entra user principal name .* or an object ID/],
-        ["a user with an unparseable SSH key", { users: [{ ...alice(), sshPublicKey: "ssh-rsa AAAA" }] }, /^users\[0\]\.sshPublicKey: must be an OpenSSH public key/],
-        ["duplicate UIDs", { users: [alice(), { ...alice(), name: "carol" }] }, /^users\[1\]\.uid: 20001 is already used by users\[0\]/],
-        ["a UID reserved for slurm", { users: [{ ...alice(), uid: 11100 }] }, /^users\[0\]\.uid: 11100 is reserved/],
+        ["a user listed twice", { users: [alice(), { ...alice(), entra: "Alice@Contoso.com" }] }, /^users\[1\]\.entra: Alice@Contoso\.com is already users\[0\]'s Entra principal/],
+        ["a user with an unparseable SSH key", { users: [{ ...bob(), sshPublicKey: "ssh-rsa AAAA" }] }, /^users\[0\]\.sshPublicKey: must be an OpenSSH public key/],
+        ["a uid without a node account", { users: [{ ...alice(), uid: 10005 }] }, /^users\[0\]\.sshPublicKey: is required with uid/],
+        ["a uid with a name but no key", { users: [{ ...alice(), name: "alice", uid: 10005 }] }, /^users\[0\]\.sshPublicKey: is required with uid/],
+        ["duplicate UIDs", { users: [bob(), { ...bob(), entra: "carol@contoso.com", name: "carol" }] }, /^users\[1\]\.uid: 10002 is already used by users\[0\]/],
+        ["a UID reserved for slurm", { users: [{ ...bob(), uid: 11100 }] }, /^users\[0\]\.uid: 11100 is reserved/],
+        ["an empty Entra UID range", { accountsUidMin: "200000", accountsUidMax: "100000" }, /^accountsUidMax: 100000 is below accountsUidMin 200000/],
+        ["an Entra UID range reaching into CycleCloud's", { accountsUidMin: "30000" }, /^accountsUidMin: must be an integer from 65536 to 4294967293/],
+        ["an acknowledgement wait over 5 minutes", { accountsAckWaitSeconds: "600" }, /^accountsAckWaitSeconds: must be an integer from 0 to 300/],
         ["a misspelt key", { nfsQuota: "200" }, /^nfsQuota: unknown config key cyclecloud-slurm-entra:nfsQuota/],
         ["an unknown field in a user", { users: [{ ...alice(), shell: "/bin/zsh" }] }, /^users\[0\]\.shell: unknown field/],
+        ["a key (sshPublicKey) without a name", { users: [{ ...alice(), sshPublicKey: bob().sshPublicKey }] }, /^users\[0\]\.name: is required with sshPublicKey/],
         ["scale units out of range", { bastionScaleUnits: "1" }, /^bastionScaleUnits: must be an integer from 2 to 50/],
         // Issue 10, item 8: values that passed and then broke or weakened the deployment.
         ...["root", "slurm", "munge", "nobody", "cycle_server", "daemon", "systemd-network"].map((name): [string, Record<string, unknown>, RegExp] =>
@@ -107,11 +125,24 @@ describe("config validation", () => {
     }
 
     it("asks for entraGroupName when per-user role assignments would crowd the subscription's limit", () => {
-        const many = Array.from({ length: 501 }, (_, i) => ({ ...alice(), name: `u${i}`, uid: 30000 + i, entra: `u${i}@contoso.com` }));
+        const many = Array.from({ length: 501 }, (_, i) => ({ ...alice(), entra: `u${i}@contoso.com` }));
         const problems = problemsOf({ ...devInput(), users: many });
         assert.ok(problems.some(p => /^users: 501 users would get 2004 role assignments .* set entraGroupName/.test(p)), problems.join("\n"));
         const s = parseSettings({ ...devInput(), users: many, entraGroupName: "hpc-users" }, "dev");
         assert.strictEqual(s.users.length, 501);
+    });
+
+    it("accepts Entra users without name or uid, a name as a mere label, and a pinned node account without uid", () => {
+        const s = parseSettings({ ...devInput(), users: [{ entra: "carol@contoso.com" }, { ...bob(), uid: undefined }, { entra: "dave@contoso.com", name: "dave" }] }, "dev");
+        assert.deepStrictEqual(s.users[0], { entra: "carol@contoso.com", admin: false });
+        assert.strictEqual(s.users[1].name, "bob");
+        assert.strictEqual(s.users[1].uid, undefined);
+        assert.deepStrictEqual(s.users[2], { entra: "dave@contoso.com", admin: false, name: "dave" });
+    });
+
+    it("reads the account registry's keys", () => {
+        const s = parseSettings({ ...devInput(), accountsUidMin: "1000000", accountsUidMax: "2000000000", accountsAckWaitSeconds: "0" }, "dev");
+        assert.deepStrictEqual([s.accounts.uidMin, s.accounts.uidMax, s.accounts.ackWaitSeconds], [1000000, 2000000000, 0]);
     });
 
     it("reports every problem at once", () => {

@@ -242,7 +242,8 @@ describe("program under mocks (dev stack)", function () {
         const sa = one(dev, "azure-native:storage:StorageAccount", "shared-account").inputs.accountName;
         assert.deepStrictEqual(doc.mounts[0].slice(0, 3), [`${sa}.file.core.windows.net:/${sa}/shared`, "/shared", "nfs"]);
         assert.match(doc.mounts[0][3], /^vers=4,minorversion=1,sec=sys,nconnect=4,.*_netdev,nofail$/);
-        assert.deepStrictEqual(doc.runcmd, [["/usr/local/sbin/install-slurm-client", "25.11.5"]]);
+        assert.deepStrictEqual(doc.runcmd.filter((c: string[]) => c[0] === "/usr/local/sbin/install-slurm-client"),
+            [["/usr/local/sbin/install-slurm-client", "25.11.5"]]);
         const env = doc.write_files.find((f: Props) => f.path === "/etc/default/slurm-sync");
         assert.match(env.content, /^SLURM_SYNC_SOURCE=\/shared\/apps\/slurm\/slurm-dev$/m);
     });
@@ -256,7 +257,7 @@ describe("program under mocks (dev stack)", function () {
         const got = entraAssignments(dev)
             .map(a => `${a.name} ${a.inputs.principalType} ${a.inputs.roleDefinitionId} ${a.inputs.scope}`).sort();
         const want: string[] = [];
-        for (const [user, admin] of [["alice", true], ["bob", false]] as const) {
+        for (const [user, admin] of [["alice-contoso-com", true], ["bob", false]] as const) {
             want.push(`entra-user-${user}-${admin ? "admin" : "user"}-login User ${role(admin ? ROLE.virtualMachineAdministratorLogin : ROLE.virtualMachineUserLogin)} ${vmId}`);
             want.push(`entra-user-${user}-reader-vm User ${role(ROLE.reader)} ${vmId}`);
             want.push(`entra-user-${user}-reader-nic User ${role(ROLE.reader)} ${nicId}`);
@@ -269,7 +270,7 @@ describe("program under mocks (dev stack)", function () {
         const assignments = entraAssignments(dev);
         const bob = assignments.find(a => a.name === "entra-user-bob-user-login")!;
         assert.strictEqual(bob.inputs.principalId, "3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b");
-        const alice = assignments.find(a => a.name === "entra-user-alice-admin-login")!;
+        const alice = assignments.find(a => a.name === "entra-user-alice-contoso-com-admin-login")!;
         assert.match(String(alice.inputs.principalId), /^[0-9a-f-]{36}$/);
         assert.notStrictEqual(alice.inputs.principalId, "alice@contoso.com");
     });
@@ -320,6 +321,18 @@ describe("program under mocks (variants)", () => {
         assert.strictEqual(groupGrants.length, 4);
         assert.ok(groupGrants.some(a => String(a.inputs.roleDefinitionId).endsWith(ROLE.virtualMachineAdministratorLogin)));
         assert.ok(groupGrants.every(a => a.name.startsWith("entra-group-hpc-operators-")));
+    });
+
+    it("migration: an old entry without uid and key keeps its role assignments' names and loses its node record", async () => {
+        // Before issue 9 an entry was { name, uid (copied Entra UID), sshPublicKey, entra }; the migration drops
+        // uid and sshPublicKey and keeps name, so the role assignments keep their names (no delete + re-create).
+        const r = await run({ [`${NS}users`]: [{ name: "alice", entra: "alice@contoso.com", admin: true }] });
+        if (r.error) throw r.error;
+        const names = entraAssignments(r).map(a => a.name).sort();
+        assert.deepStrictEqual(names, ["entra-user-alice-admin-login", "entra-user-alice-reader-bastion", "entra-user-alice-reader-nic", "entra-user-alice-reader-vm"]);
+        const users = r.resources.find(x => x.name === "slurm-users");
+        assert.ok(users, "no slurm-users Command");
+        assert.match(JSON.stringify(users.inputs), /export CC_MANAGED_USERS=''/, "alice would still get a CycleCloud record");
     });
 
     it("requires MFA for Azure Linux VM Sign-In when conditionalAccessMfa is on", async () => {
@@ -387,6 +400,24 @@ describe("cloud-init content", () => {
         assert.match(installer, /systemctl enable --now slurm-sync\.timer/);
         assert.match(installer, /\bmunge nfs-utils\b/);
     });
+
+    it("writes the dev stack's account settings and the sign-in hook, and runs its installer (issue 9)", async () => {
+        const byPath = Object.fromEntries((doc.write_files as Props[]).map(f => [f.path, f]));
+        const settings = byPath["/etc/default/cluster-accounts"].content as string;
+        for (const line of ["ACCOUNTS_REGISTRY=/shared/apps/accounts", "SHARED_HOME=/shared/home", "ACCOUNTS_UID_MIN=65536",
+            "ACCOUNTS_UID_MAX=4294967293", "ACCOUNTS_ACK_WAIT=30"]) {
+            assert.ok(settings.split("\n").includes(line), `missing ${line}`);
+        }
+        assert.ok(byPath["/usr/local/lib/cluster-accounts/publish-account.sh"]);
+        assert.ok((doc.runcmd as string[][]).some(c => c.join(" ") === "bash /usr/local/lib/cluster-accounts/install-login.sh /usr/local/lib/cluster-accounts"));
+        // A config key reaches the login node.
+        const r = await run({ [`${NS}accountsUidMin`]: "1000000", [`${NS}accountsAckWaitSeconds`]: "0" });
+        const vm = one(r, "azure-native:compute:VirtualMachine", "login-vm");
+        const other = YAML.parse(Buffer.from(String((vm.inputs.osProfile as Props).customData), "base64").toString("utf8"));
+        const changed = (other.write_files as Props[]).find(f => f.path === "/etc/default/cluster-accounts")!.content as string;
+        assert.match(changed, /^ACCOUNTS_UID_MIN=1000000$/m);
+        assert.match(changed, /^ACCOUNTS_ACK_WAIT=0$/m);
+    });
 });
 
 /** Inputs with Pulumi secret envelopes unwrapped. */
@@ -418,7 +449,7 @@ describe("first contact authenticated (host keys)", () => {
             assert.ok(commands.length >= 4, "remote Commands missing");
             for (const c of commands) {
                 const conn = unwrap(c.inputs.connection);
-                const toScheduler = ["slurm-scale", "slurm-seed"].includes(c.name);
+                const toScheduler = ["slurm-scale", "slurm-seed", "slurm-accounts-scheduler"].includes(c.name);
                 assert.strictEqual(conn.hostKey, toScheduler ? schedulerKey : serverKey, `${c.name}: host key`);
                 if (mode === "jump host") assert.strictEqual(conn.proxy?.hostKey, JUMP_KEY, `${c.name}: jump host key`);
                 else if (toScheduler && mode.startsWith("bastion")) assert.strictEqual(conn.proxy?.hostKey, serverKey, `${c.name}: jump key`);

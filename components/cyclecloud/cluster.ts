@@ -1,20 +1,27 @@
 // The Slurm cluster on the CycleCloud server: its parameters (generated from config and the NFS share),
 // the remote Command that creates/updates/starts it and terminates+deletes it on destroy, the CycleCloud
-// user records, the partition refresh on the scheduler after a change, and the Command that seeds
-// munge.key and the Slurm configuration into /shared for the login node.
+// user records, the accounts project (uploaded to the locker, referenced by every ClusterInitSpecs
+// parameter, and run at once on the running scheduler), the partition refresh on the scheduler after a
+// change, and the Command that seeds munge.key and the Slurm configuration into /shared for the login node.
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { ClusterUser, Settings } from "../config";
+import { PinnedNodeAccount, pinnedNodeAccounts, Settings } from "../config";
 
 type ClusterSettings = Settings["cluster"];
 import { seedInvocation } from "../slurm/seed";
+import {
+    ACCOUNTS_PROJECT, accountsClusterInitSpecs, buildAccountsProject, ClusterInitSpec, projectDigest, projectPayload,
+    withClusterInitSpecs,
+} from "../accounts/project";
 import { outputLine, schedulerConnection, serverConnection } from "./connection";
 import { scriptCommand, scriptStdin } from "./scripts";
 import { CycleCloudServer } from "./server";
 
 /** The CycleCloud account the init script creates; the template's `Credentials` parameter names it. */
 export const CYCLECLOUD_ACCOUNT = "azure";
+/** Its locker: CycleCloud names it `<account>-storage` (init-server.sh waits for it under this name). */
+export const CYCLECLOUD_LOCKER = `${CYCLECLOUD_ACCOUNT}-storage`;
 
 /** The cluster's config section (machine types, node counts, image) plus what the other components decide. */
 export interface ClusterParametersInput extends ClusterSettings {
@@ -25,6 +32,8 @@ export interface ClusterParametersInput extends ClusterSettings {
     nfsAddress: string;
     nfsExportPath: string;
     nfsMountOptions: string;
+    /** Cluster-init specs every node runs at boot (added to each ClusterInitSpecs parameter). */
+    clusterInitSpecs?: Record<string, ClusterInitSpec>;
 }
 
 /** `rg/vnet/subnet`, the form the template's SubnetId takes, from a subnet's ARM ID. */
@@ -37,15 +46,18 @@ export function cycleCloudSubnetId(armId: string): string {
     return `${p[4]}/${p[8]}/${p[10]}`;
 }
 
+/** A template parameter's value: a scalar, or a ClusterInitSpecs object. */
+export type ClusterParameters = Record<string, string | number | boolean | Record<string, unknown>>;
+
 /**
  * The parameters JSON for cyclecloud-slurm 4.x's template (`-p` file: a flat object of parameter names).
  * /shared is the Azure Files NFS 4.1 share, never the scheduler's built-in export; /sched stays built in.
  */
-export function clusterParameters(i: ClusterParametersInput): Record<string, string | number | boolean> {
+export function clusterParameters(i: ClusterParametersInput): ClusterParameters {
     if (!/(^|,)vers=4(,|$)/.test(i.nfsMountOptions) || !/(^|,)minorversion=1(,|$)/.test(i.nfsMountOptions)) {
         throw new Error(`NFSSharedMountOptions must be NFS 4.1 options (vers=4,minorversion=1), got ${i.nfsMountOptions}`);
     }
-    return {
+    const params = {
         Region: i.region,
         SubnetId: cycleCloudSubnetId(i.computeSubnetId),
         Credentials: CYCLECLOUD_ACCOUNT,
@@ -73,6 +85,7 @@ export function clusterParameters(i: ClusterParametersInput): Record<string, str
         NFSSharedExportPath: i.nfsExportPath,
         NFSSharedMountOptions: i.nfsMountOptions,
     };
+    return i.clusterInitSpecs ? withClusterInitSpecs(params, i.clusterInitSpecs) : params;
 }
 
 /** Quotes a value for CycleCloud's record syntax. */
@@ -81,17 +94,18 @@ function recordString(s: string): string {
 }
 
 /**
- * The CycleCloud records for the configured users: an AuthenticatedUser with the same Linux name and UID as
- * on the login node and node access through the global node roles (admins: Global Node Admin, with sudo),
- * and a Credential with the user's SSH public key.
+ * The CycleCloud records for the pinned node accounts in `users` (Entra users need none: the account
+ * registry carries them): an AuthenticatedUser with node access through the global node roles (admins:
+ * Global Node Admin, with sudo) and the configured UID (none: CycleCloud numbers it from 20000), and a
+ * Credential with the account's SSH public key.
  */
-export function renderUserRecords(users: ClusterUser[]): string {
+export function renderUserRecords(users: PinnedNodeAccount[]): string {
     return users.map(u => [
         `AdType = "AuthenticatedUser"`,
         `Name = ${recordString(u.name)}`,
         `Authentication = "internal"`,
         `Roles = {"User", ${u.admin ? '"Global Node Admin"' : '"Global Node User"'}}`,
-        `UID = ${u.uid}`,
+        ...(u.uid !== undefined ? [`UID = ${u.uid}`] : []),
         `Superuser = false`,
         `NodeAccessDisabled = false`,
         ``,
@@ -116,8 +130,14 @@ export interface SlurmClusterArgs {
 }
 
 export class SlurmCluster extends pulumi.ComponentResource {
-    public readonly parameters: pulumi.Output<Record<string, string | number | boolean>>;
+    public readonly parameters: pulumi.Output<ClusterParameters>;
     public readonly users: command.remote.Command;
+    /** Uploads the accounts project to the locker (before the cluster that references it). */
+    public readonly accountsUpload: command.remote.Command;
+    /** Runs the accounts spec on the running scheduler, so it need not wait for a reboot. */
+    public readonly accountsScheduler: command.remote.Command;
+    /** sha256 of the accounts project: both accounts Commands re-run exactly when it changes. */
+    public readonly accountsProjectDigest: string;
     public readonly cluster: command.remote.Command;
     public readonly scale: command.remote.Command;
     public readonly seed: command.remote.Command;
@@ -143,11 +163,28 @@ export class SlurmCluster extends pulumi.ComponentResource {
             connection: atServer,
             create: scriptCommand([]),
             stdin: scriptStdin("users.sh", {
-                CC_USER_RECORDS: renderUserRecords(settings.users),
-                CC_MANAGED_USERS: settings.users.map(u => u.name).join(" "),
+                CC_USER_RECORDS: renderUserRecords(pinnedNodeAccounts(settings.users)),
+                CC_MANAGED_USERS: pinnedNodeAccounts(settings.users).map(u => u.name).join(" "),
             }),
             addPreviousOutputInEnv: false,
         }, { ...parent, dependsOn: [server.init, ...viaServer] });
+
+        // ---- the accounts project: uploaded before the cluster, whose nodes run it at boot ----
+        const project = buildAccountsProject(settings.accounts);
+        const projectFiles = projectPayload(project);
+        this.accountsProjectDigest = projectDigest(project);
+        this.accountsUpload = new command.remote.Command(`${name}-accounts-upload`, {
+            connection: atServer,
+            create: scriptCommand([CYCLECLOUD_LOCKER, ACCOUNTS_PROJECT.name, ACCOUNTS_PROJECT.version]),
+            stdin: scriptStdin("upload-project.sh", { CC_PROJECT_FILES: projectFiles }),
+            // The stdin carries the files, but a trigger that is the digest says plainly why it re-ran.
+            triggers: [this.accountsProjectDigest],
+            addPreviousOutputInEnv: false,
+        }, {
+            ...parent,
+            // The locker exists once init has run; the server writes to it through its blob role assignment.
+            dependsOn: [server.init, ...server.roleAssignments, ...viaServer],
+        });
 
         // ---- the cluster ----
         this.parameters = pulumi.all([args.computeSubnetId, args.nfsHost, args.nfsExportPath]).apply(([subnetId, nfsHost, exportPath]) =>
@@ -164,6 +201,7 @@ export class SlurmCluster extends pulumi.ComponentResource {
                 nfsAddress: nfsHost,
                 nfsExportPath: exportPath,
                 nfsMountOptions: args.nfsMountOptions,
+                clusterInitSpecs: accountsClusterInitSpecs(CYCLECLOUD_LOCKER),
             }));
         const paramsJson = this.parameters.apply(p => JSON.stringify(p, null, 1));
         this.cluster = new command.remote.Command(`${name}-cluster`, {
@@ -180,7 +218,8 @@ export class SlurmCluster extends pulumi.ComponentResource {
             deleteBeforeReplace: true,
             // Destroy runs this Command's delete (terminate, wait for the nodes, delete) before anything the
             // cluster runs on goes: the server, its roles, the NFS share, the subnet.
-            dependsOn: [server.init, this.users, server.vm, server.clusterResourceGroup, ...server.roleAssignments, ...args.dependsOn, ...viaServer],
+            // The accounts spec must be in the locker before a node that references it boots.
+            dependsOn: [server.init, this.users, this.accountsUpload, server.vm, server.clusterResourceGroup, ...server.roleAssignments, ...args.dependsOn, ...viaServer],
         });
         this.schedulerIp = this.cluster.stdout.apply(out => outputLine(out, "SCHEDULER_IP") ?? "");
         this.clusterConfigDir = this.cluster.stdout.apply(out => outputLine(out, "CLUSTER_CONFIG_DIR") ?? configDir);
@@ -203,6 +242,16 @@ export class SlurmCluster extends pulumi.ComponentResource {
             triggers: [paramsDigest],
             addPreviousOutputInEnv: false,
         }, { ...parent, dependsOn: [this.cluster, ...viaScheduler] });
+
+        // ---- the accounts spec on the running scheduler: now, not at its next boot ----
+        this.accountsScheduler = new command.remote.Command(`${name}-accounts-scheduler`, {
+            connection: atScheduler,
+            create: scriptCommand([ACCOUNTS_PROJECT.name, ACCOUNTS_PROJECT.spec]),
+            stdin: scriptStdin("install-spec-now.sh", { CC_PROJECT_FILES: projectFiles }, { withLib: false }),
+            // Changed scripts or settings, or another scheduler (a replaced cluster).
+            triggers: [this.accountsProjectDigest, this.cluster.id],
+            addPreviousOutputInEnv: false,
+        }, { ...parent, dependsOn: [this.cluster, this.accountsUpload, ...viaScheduler] });
 
         // ---- seeding /shared for the login node ----
         const seed = seedInvocation(configDir);

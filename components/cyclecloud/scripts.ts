@@ -7,7 +7,8 @@ import { shellQuote } from "../slurm/seed";
 
 export const SCRIPT_DIR = __dirname;
 
-export type ScriptName = "init-server.sh" | "users.sh" | "cluster.sh" | "apply-config.sh" | "accept-terms.sh";
+export type ScriptName = "init-server.sh" | "users.sh" | "cluster.sh" | "apply-config.sh" | "accept-terms.sh"
+    | "upload-project.sh" | "install-spec-now.sh";
 
 /** The text of a script file in this directory. */
 export function readScript(name: ScriptName | "lib.sh"): string {

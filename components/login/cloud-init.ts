@@ -3,7 +3,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import YAML from "yaml";
-import { MUNGE_UID, SLURM_UID } from "../config";
+import { AccountSettings, MUNGE_UID, SLURM_UID } from "../config";
+import { loginSettings } from "../accounts/project";
 
 export interface LoginCloudInitArgs {
     /** Slurm release to install, the cluster's (`configuration_slurm_version`). */
@@ -16,7 +17,18 @@ export interface LoginCloudInitArgs {
     nfsExportPath: string;
     /** NFS mount options (without the fstab-only _netdev,nofail). */
     nfsMountOptions: string;
+    /** The account registry's settings (/etc/default/cluster-accounts). */
+    accounts: AccountSettings;
 }
+
+/** Where cloud-init puts the sign-in hook's files; install-login.sh installs them from there. */
+export const ACCOUNTS_LOGIN_DIR = "/usr/local/lib/cluster-accounts";
+/** The files of components/accounts that the login node gets, byte for byte, and their modes. */
+export const ACCOUNTS_LOGIN_FILES = [
+    { file: "publish-account.sh", permissions: "0755" },
+    { file: "install-login.sh", permissions: "0755" },
+    { file: "pam-sshd-session", permissions: "0644" },
+] as const;
 
 /** Where the seed Command writes the cluster's files on /shared. */
 export function seededConfigDir(clusterConfigDir: string): string {
@@ -24,6 +36,10 @@ export function seededConfigDir(clusterConfigDir: string): string {
 }
 
 const here = (file: string) => fs.readFileSync(path.join(__dirname, file), "utf8");
+const accountsFile = (file: string) => fs.readFileSync(path.join(__dirname, "..", "accounts", file), "utf8");
+
+/** `bash install-login.sh DIR`: installs the sign-in hook and its PAM line; idempotent. */
+const installLogin = ["bash", `${ACCOUNTS_LOGIN_DIR}/install-login.sh`, ACCOUNTS_LOGIN_DIR];
 
 /** Creates a group and a system user with a fixed ID; does nothing when they exist (bootcmd runs every boot). */
 function fixedIdUser(name: string, id: number, home: string): string {
@@ -38,6 +54,9 @@ export function renderLoginCloudInit(args: LoginCloudInitArgs): string {
         bootcmd: [
             ["sh", "-c", fixedIdUser("slurm", SLURM_UID, "/var/lib/slurm")],
             ["sh", "-c", fixedIdUser("munge", MUNGE_UID, "/var/run/munge")],
+            // Every later boot: put the sign-in hook's PAM line back if something rewrote /etc/pam.d/sshd (on the
+            // first boot the files are not written yet; runcmd installs it then).
+            ["sh", "-c", `if [ -f ${ACCOUNTS_LOGIN_DIR}/install-login.sh ]; then ${installLogin.join(" ")}; fi`],
         ],
         // No yum_repos and no microsoft-prod.repo here: cloud-init skips a repo whose file already exists (the
         // AlmaLinux HPC image ships slurm.repo, on the insiders channel), and an overwrite would drop what newer
@@ -56,8 +75,16 @@ export function renderLoginCloudInit(args: LoginCloudInitArgs): string {
             { path: "/usr/local/sbin/install-slurm-client", permissions: "0755", content: here("install-slurm-client.sh") },
             { path: "/etc/systemd/system/slurm-sync.service", permissions: "0644", content: here("slurm-sync.service") },
             { path: "/etc/systemd/system/slurm-sync.timer", permissions: "0644", content: here("slurm-sync.timer") },
+            // The account registry (issue 9): its settings, and the sign-in hook's files for install-login.sh.
+            { path: "/etc/default/cluster-accounts", permissions: "0644", content: loginSettings(args.accounts) },
+            ...ACCOUNTS_LOGIN_FILES.map(f => ({
+                path: `${ACCOUNTS_LOGIN_DIR}/${f.file}`, permissions: f.permissions, content: accountsFile(f.file),
+            })),
         ],
         runcmd: [
+            // First: it takes a second, and every Entra sign-in from then on publishes the user's account
+            // (/shared is mounted by now: cloud-init's mounts run before runcmd).
+            installLogin,
             ["/usr/local/sbin/install-slurm-client", args.slurmVersion],
         ],
     };

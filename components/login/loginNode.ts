@@ -84,6 +84,7 @@ export class LoginNode extends pulumi.ComponentResource {
                 nfsHost,
                 nfsExportPath,
                 nfsMountOptions: args.nfsMountOptions,
+                accounts: settings.accounts,
             })).toString("base64"));
 
         this.vm = new compute.VirtualMachine(`${name}-vm`, {

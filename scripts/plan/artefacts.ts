@@ -82,6 +82,23 @@ export function preambleExports(script: string): { name: string; value: string }
     return out;
 }
 
+/**
+ * A JSON list of files `[{ path, mode, content (base64) }]` (components/accounts/project.ts projectPayload),
+ * decoded; undefined for anything else or for a path that could leave its directory.
+ */
+export function fileTree(json: unknown): { path: string; mode: string; content: string }[] | undefined {
+    if (!Array.isArray(json) || json.length === 0) return undefined;
+    const out: { path: string; mode: string; content: string }[] = [];
+    for (const f of json) {
+        if (!f || typeof f !== "object") return undefined;
+        const { path, mode, content } = f as Record<string, unknown>;
+        if (typeof path !== "string" || typeof mode !== "string" || typeof content !== "string") return undefined;
+        if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(path) || path.split("/").includes("..")) return undefined;
+        out.push({ path, mode, content: Buffer.from(content, "base64").toString("utf8") });
+    }
+    return out;
+}
+
 function scriptExtension(text: string): string {
     if (parseJsonObject(text) !== undefined) return "json";
     if (/^#cloud-config/.test(text)) return "yaml";
@@ -151,6 +168,14 @@ function command(r: PlanResource, add: (a: Artefact) => void, plain?: Record<str
                 for (const e of preambleExports(value)) {
                     if (e.value === REDACTED || e.value.length < 40) continue;
                     const json = parseJsonObject(e.value);
+                    const tree = json !== undefined ? fileTree(json) : undefined;
+                    if (tree !== undefined) {
+                        // A project sent as files (the accounts project): each file as it will be on the server.
+                        for (const f of tree) {
+                            add({ path: `${dir}/${e.name}/${f.path}`, content: f.content, urn: r.urn, what: `${r.name}: ${f.path} (mode ${f.mode}) sent in $${e.name}` });
+                        }
+                        continue;
+                    }
                     add({
                         path: `${dir}/${e.name}.${json !== undefined ? "json" : "txt"}`,
                         content: json !== undefined ? JSON.stringify(json, null, 2) + "\n" : e.value.endsWith("\n") ? e.value : e.value + "\n",

@@ -31,6 +31,7 @@ const SLURM_4X_PARAMETERS = new Set([
     "EnableTerminateNotification", "EnableNodeHealthChecks", "NodeNameIsHostname", "NodeNamePrefix", "SchedulerHostName",
     "UseBuiltinSched", "SchedFilesystemSize", "NFSSchedType", "NFSSchedAddress", "NFSSchedExportPath", "NFSSchedMountOptions",
     "UseBuiltinShared", "FilesystemSize", "NFSType", "NFSAddress", "NFSSharedExportPath", "NFSSharedMountOptions",
+    "SchedulerClusterInitSpecs", "LoginClusterInitSpecs", "HTCClusterInitSpecs", "HPCClusterInitSpecs", "GPUClusterInitSpecs", "DynamicClusterInitSpecs",
 ]);
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -172,10 +173,11 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
         it("tunnel mode (dev): every remote Command depends on the BastionHost, the scheduler's also on the server VM", () => {
             const bastion = byName(dev, "azure-native:network:BastionHost", "network-bastion").urn;
             const commands = remoteCommands(dev);
-            assert.deepStrictEqual(commands.map(c => c.name).sort(), ["cyclecloud-init", "slurm-cluster", "slurm-scale", "slurm-seed", "slurm-users"]);
+            assert.deepStrictEqual(commands.map(c => c.name).sort(), ["cyclecloud-init", "slurm-accounts-scheduler", "slurm-accounts-upload",
+                "slurm-cluster", "slurm-scale", "slurm-seed", "slurm-users"]);
             for (const c of commands) assert.ok(c.dependencies.includes(bastion), `${c.name} does not depend on the BastionHost`);
             const vm = byName(dev, T.vm, "cyclecloud-vm").urn;
-            for (const name of ["slurm-scale", "slurm-seed"]) assert.ok(cmd(dev, name).dependencies.includes(vm), `${name} does not depend on its jump host`);
+            for (const name of ["slurm-scale", "slurm-seed", "slurm-accounts-scheduler"]) assert.ok(cmd(dev, name).dependencies.includes(vm), `${name} does not depend on its jump host`);
         });
 
         it("destroy: Bastion goes only after every remote Command's delete (the cluster's included), the cluster before what it runs on", () => {
@@ -276,24 +278,30 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
     });
 
     describe("users", () => {
-        it("renders one AuthenticatedUser (same name and UID as on the login node) and one PublicKey credential per user", () => {
+        it("renders one AuthenticatedUser (name, pinned UID, node role) and one PublicKey credential per pinned account", () => {
             const text = renderUserRecords([
-                { name: "alice", uid: 20001, sshPublicKey: "ssh-ed25519 AAAAa a@x", entra: "alice@contoso.com", admin: true },
-                { name: "bob", uid: 20002, sshPublicKey: "ssh-ed25519 AAAAb b@x", entra: "bob@contoso.com", admin: false },
+                { name: "alice", uid: 10001, sshPublicKey: "ssh-ed25519 AAAAa a@x", entra: "alice@contoso.com", admin: true },
+                { name: "bob", uid: 10002, sshPublicKey: "ssh-ed25519 AAAAb b@x", entra: "bob@contoso.com", admin: false },
             ]);
             assert.strictEqual(text.split('AdType = "AuthenticatedUser"').length - 1, 2);
             assert.strictEqual(text.split('AdType = "Credential"').length - 1, 2);
-            assert.match(text, /Name = "alice"\nAuthentication = "internal"\nRoles = \{"User", "Global Node Admin"\}\nUID = 20001\n/);
-            assert.match(text, /Name = "bob"\nAuthentication = "internal"\nRoles = \{"User", "Global Node User"\}\nUID = 20002\n/);
+            assert.match(text, /Name = "alice"\nAuthentication = "internal"\nRoles = \{"User", "Global Node Admin"\}\nUID = 10001\n/);
+            assert.match(text, /Name = "bob"\nAuthentication = "internal"\nRoles = \{"User", "Global Node User"\}\nUID = 10002\n/);
             assert.match(text, /Name = "bob\/public"\nOwner = "bob"\nPublicKey = "ssh-ed25519 AAAAb b@x"/);
         });
 
-        it("the users Command sends the dev stack's users with their config UIDs and keys", () => {
+        it("leaves UID out of a pinned account without uid, so CycleCloud numbers it", () => {
+            const text = renderUserRecords([{ name: "ops", sshPublicKey: "ssh-ed25519 AAAAo o@x", entra: "ops@contoso.com", admin: false }]);
+            assert.match(text, /Name = "ops"\nAuthentication = "internal"\nRoles = \{"User", "Global Node User"\}\nSuperuser = false\n/);
+            assert.doesNotMatch(text, /UID/);
+        });
+
+        it("the users Command sends only the dev stack's pinned node accounts (Entra users need no record)", () => {
             const stdin = String(cmd(dev, "slurm-users").inputs.stdin);
-            assert.strictEqual(exported(stdin, "CC_MANAGED_USERS"), "alice bob");
+            assert.strictEqual(exported(stdin, "CC_MANAGED_USERS"), "bob");
             const records = exported(stdin, "CC_USER_RECORDS");
-            assert.match(records, /Name = "alice"\n[^]*?UID = 20001/);
-            assert.match(records, /Name = "bob"\n[^]*?UID = 20002/);
+            assert.doesNotMatch(records, /alice/);
+            assert.match(records, /Name = "bob"\n[^]*?UID = 10002/);
             assert.ok(records.includes("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF3cCpwa+xR51Tu/2eOgJqfs0ODMff9H9RIwIqTXmP3N bob@example"));
             assert.ok(cmd(dev, "slurm-users").dependencies.includes(cmd(dev, "cyclecloud-init").urn));
         });

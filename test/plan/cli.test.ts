@@ -49,7 +49,7 @@ describe("npm run plan (command line)", function () {
             .replace(/(config:\n)/, `$1  cyclecloud-slurm-entra:cyclecloudAdminPassword: ${password}\n` +
                 "  cyclecloud-slurm-entra:vnetAddressSpace: 012.40.0.0/16\n")
             .replace(/( {4}cost-center: hpc\n)/, "$1    Slurm-Node-Role: compute\n")
-            .replace("- name: bob", "- name: root"));
+            .replace("      name: bob\n", "      name: root\n"));
         const r = planCli(["--stack-file", file]);
         assert.strictEqual(r.status, 2, r.stderr + r.stdout);
         assert.match(r.stderr, /- cyclecloudAdminPassword: is stored in plain text in the stack config; .*pulumi config set --secret cyclecloudAdminPassword/);

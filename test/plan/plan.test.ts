@@ -203,7 +203,16 @@ describe("npm run plan (modules)", function () {
             const params = JSON.parse(fs.readFileSync(path.join(dev.outDir, "commands", "slurm-cluster", "CC_CLUSTER_PARAMS.json"), "utf8"));
             assert.strictEqual(params.configuration_slurm_version, "25.11.5");
             const records = fs.readFileSync(path.join(dev.outDir, "commands", "slurm-users", "CC_USER_RECORDS.txt"), "utf8");
-            assert.match(records, /Name = "alice"[\s\S]*UID = 20001/);
+            assert.match(records, /Name = "bob"[\s\S]*UID = 10002/);
+            // The accounts project, file by file as the server writes it before `cyclecloud project upload`.
+            const project = path.join(dev.outDir, "commands", "slurm-accounts-upload", "CC_PROJECT_FILES");
+            assert.match(fs.readFileSync(path.join(project, "project.ini"), "utf8"), /^name = cluster-accounts$/m);
+            const spec = path.join(__dirname, "..", "..", "components", "accounts", "cluster-init");
+            for (const rel of ["scripts/010-cluster-accounts.sh", "files/apply-accounts.sh"]) {
+                assert.strictEqual(fs.readFileSync(path.join(project, "specs", "default", "cluster-init", rel), "utf8"),
+                    fs.readFileSync(path.join(spec, rel), "utf8"), rel);
+            }
+            assert.ok(!files.includes("commands/slurm-accounts-upload/CC_PROJECT_FILES.json"), "the project also dumped as base64 JSON");
             const init = fs.readFileSync(path.join(dev.outDir, "commands", "cyclecloud-init", "stdin.sh"), "utf8");
             assert.match(init, /^export CC_ADMIN_PASSWORD=\[secret\]$/m, "the secret stdin is shown with its values masked");
         }
