@@ -102,6 +102,8 @@ export interface Settings {
     };
     /** How the remote Commands reach the private CycleCloud server and scheduler. */
     remote: RemoteAccess;
+    /** The readiness check after the seed (components/readiness). */
+    readiness: { testJob: boolean; timeoutSeconds: number; jobTimeoutSeconds: number };
 }
 
 /** Jump host for the remote Commands (a real SSH server that allows TCP forwarding). */
@@ -141,6 +143,10 @@ export const SECRET_KEYS = {
         required: false,
         description: "Private key for the SSH jump host (sshProxyHost); default adminSshPrivateKey",
     },
+    loginAdminSshPrivateKey: {
+        required: false,
+        description: "Private key matching loginAdminSshPublicKey: the readiness check signs in to the login node's admin with it; default adminSshPrivateKey",
+    },
 } as const;
 export type SecretKey = keyof typeof SECRET_KEYS;
 
@@ -149,6 +155,8 @@ export interface Secrets {
     cyclecloudAdminPassword: pulumi.Output<string>;
     adminSshPrivateKey: pulumi.Output<string>;
     sshProxyPrivateKey?: pulumi.Output<string>;
+    /** Private key of the login node's admin (the readiness check); adminSshPrivateKey when unset. */
+    loginAdminSshPrivateKey: pulumi.Output<string>;
 }
 
 /** A user mistake in the stack config. A RunError so Pulumi prints the message without a stack trace. */
@@ -194,6 +202,9 @@ export const DEFAULTS = {
     nodeImage: "almalinux8",
     sshProxyPort: 22,
     sshDialAttempts: 40,
+    readinessTestJob: false,
+    readinessTimeoutSeconds: 600,
+    readinessJobTimeoutSeconds: 1200,
 } as const;
 
 /** CycleCloud's own image names accepted by the cyclecloud-slurm 4.x template. */
@@ -328,6 +339,9 @@ const rawSchema = z.object({
     cyclecloudHostKey: hostKey.optional(),
     schedulerHostKey: hostKey.optional(),
     sshDialAttempts: intFromString(1, 1000).default(DEFAULTS.sshDialAttempts),
+    readinessTestJob: boolFromString.default(DEFAULTS.readinessTestJob),
+    readinessTimeoutSeconds: intFromString(30, 7200).default(DEFAULTS.readinessTimeoutSeconds),
+    readinessJobTimeoutSeconds: intFromString(60, 7200).default(DEFAULTS.readinessJobTimeoutSeconds),
 }).strict();
 
 type RawSettings = z.infer<typeof rawSchema>;
@@ -525,6 +539,11 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
             nodeImage: raw.nodeImage,
         },
         remote: remoteAccess(raw),
+        readiness: {
+            testJob: raw.readinessTestJob,
+            timeoutSeconds: raw.readinessTimeoutSeconds,
+            jobTimeoutSeconds: raw.readinessJobTimeoutSeconds,
+        },
     };
 }
 
@@ -583,7 +602,7 @@ function cyclecloudChecks(raw: RawSettings, problems: string[]): void {
  * Pure, so it is unit-testable; loadSettings feeds it from the stack config.
  */
 export function secretProblems(values: Partial<Record<SecretKey, string>>, adminSshPublicKey: string | undefined,
-    usesProxy: boolean): string[] {
+    usesProxy: boolean, loginAdminSshPublicKey?: string): string[] {
     const problems: string[] = [];
     for (const [key, spec] of Object.entries(SECRET_KEYS) as [SecretKey, (typeof SECRET_KEYS)[SecretKey]][]) {
         if (spec.required && (values[key] === undefined || values[key] === "")) {
@@ -606,6 +625,22 @@ export function secretProblems(values: Partial<Record<SecretKey, string>>, admin
                 "set it with: pulumi config set --secret adminSshPrivateKey < ~/.ssh/<key>");
         } else if (adminSshPublicKey !== undefined && !sameKey(pub, adminSshPublicKey)) {
             problems.push("adminSshPrivateKey: does not match cyclecloudAdminSshPublicKey (or loginAdminSshPublicKey, its default)");
+        }
+    }
+    // The readiness check signs in to the login node's admin: with loginAdminSshPrivateKey, else adminSshPrivateKey.
+    const loginKey = values.loginAdminSshPrivateKey;
+    if (loginKey !== undefined) {
+        const pub = privateKeyPublicHalf(loginKey);
+        if (pub === undefined) {
+            problems.push("loginAdminSshPrivateKey: must be an unencrypted OpenSSH or PEM private key (the value is not shown)");
+        } else if (loginAdminSshPublicKey !== undefined && !sameKey(pub, loginAdminSshPublicKey)) {
+            problems.push("loginAdminSshPrivateKey: does not match loginAdminSshPublicKey");
+        }
+    } else if (key && loginAdminSshPublicKey !== undefined) {
+        const pub = privateKeyPublicHalf(key);
+        if (pub !== undefined && !sameKey(pub, loginAdminSshPublicKey)) {
+            problems.push("loginAdminSshPrivateKey: is required (a secret) because adminSshPrivateKey does not match loginAdminSshPublicKey: " +
+                "the readiness check signs in to the login node's admin; pulumi config set --secret loginAdminSshPrivateKey < ~/.ssh/<login admin key>");
         }
     }
     if (values.sshProxyPrivateKey !== undefined) {
@@ -637,6 +672,7 @@ export function loadSecrets(): Secrets {
         cyclecloudAdminPassword: config.requireSecret("cyclecloudAdminPassword"),
         adminSshPrivateKey: config.requireSecret("adminSshPrivateKey"),
         sshProxyPrivateKey: config.getSecret("sshProxyPrivateKey"),
+        loginAdminSshPrivateKey: config.getSecret("loginAdminSshPrivateKey") ?? config.requireSecret("adminSshPrivateKey"),
     };
 }
 
@@ -679,7 +715,8 @@ export function loadSettings(): Settings {
     {
         const pubKey = typeof input.cyclecloudAdminSshPublicKey === "string" ? input.cyclecloudAdminSshPublicKey
             : typeof input.loginAdminSshPublicKey === "string" ? input.loginAdminSshPublicKey : undefined;
-        problems.push(...secretProblems(rawSecretValues(), pubKey, input.sshProxyHost !== undefined));
+        problems.push(...secretProblems(rawSecretValues(), pubKey, input.sshProxyHost !== undefined,
+            typeof input.loginAdminSshPublicKey === "string" ? input.loginAdminSshPublicKey : undefined));
     }
     try {
         const settings = parseSettings(input, pulumi.getStack());

@@ -11,6 +11,7 @@ import { setMockOptions } from "@pulumi/pulumi/runtime/settings";
 import * as runtimeState from "@pulumi/pulumi/runtime/state";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import YAML from "yaml";
+import { localProcesses } from "../components/cyclecloud/tunnel";
 
 export const SIM_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001";
 export const SIM_TENANT_ID = "00000000-0000-4000-8000-0000000000aa";
@@ -53,6 +54,10 @@ export interface SimOptions {
     config: Record<string, unknown>;
     /** Config keys whose values are secrets. */
     secretKeys?: string[];
+    /** Run as `pulumi preview` (isDryRun) instead of `pulumi up`. */
+    preview?: boolean;
+    /** Let the program start local processes (the Bastion tunnel); off by default: a simulation is no `pulumi up`. */
+    localProcesses?: boolean;
 }
 
 /** Reads a Pulumi.<stack>.yaml file: its config map and the keys marked `secure`. */
@@ -135,6 +140,7 @@ class SimulatedAzure {
             state.name = String(inputs.name ?? args.name);
             id = `${base}/simulated/${args.type.replace(/[:/]/g, ".")}/${state.name}`;
         }
+        if (args.type === "azure-native:compute:VirtualMachine") state.vmId = uuidFrom(`${id}/vmId`);
         if (args.type === "azure-native:compute:VirtualMachine" && inputs.identity) {
             state.identity = { ...(inputs.identity as object), principalId: uuidFrom(`${id}/identity`), tenantId: SIM_TENANT_ID };
         }
@@ -257,7 +263,8 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     const project = opts.project ?? "cyclecloud-slurm-entra";
     const program = opts.program ?? path.resolve(__dirname, "..", "index.ts");
     const monitor = new RecordingMonitor(new SimulatedAzure());
-    setMockOptions(monitor, project, opts.stack, false);
+    setMockOptions(monitor, project, opts.stack, opts.preview ?? false);
+    localProcesses.enabled = opts.localProcesses ?? false;
     // As setMocks() does: without secret support every secret would be serialised as plain text.
     (runtimeState as unknown as { getStore(): { supportsSecrets: boolean } })
         .getStore().supportsSecrets = true;

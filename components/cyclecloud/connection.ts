@@ -15,6 +15,8 @@ export interface SshIdentity {
     privateKey: pulumi.Input<string>;
     /** Key for the jump host; default privateKey. */
     proxyPrivateKey?: pulumi.Input<string>;
+    /** Tunnel mode: the tunnel's local host, resolving once the tunnel accepts connections (components/cyclecloud/tunnel.ts). */
+    tunnelHost?: pulumi.Input<string>;
 }
 
 const PER_DIAL_TIMEOUT_SECONDS = 15;
@@ -39,7 +41,7 @@ function jumpHost(id: SshIdentity, cyclecloudHostKey?: pulumi.Input<string | und
     }
     if (r.mode === "bastionTunnel") {
         return withHostKey({
-            host: "127.0.0.1",
+            host: id.tunnelHost ?? "127.0.0.1",
             port: r.tunnelPort,
             user: id.user,
             privateKey: id.privateKey,
@@ -55,7 +57,7 @@ export function serverConnection(id: SshIdentity, serverIp: pulumi.Input<string>
     hostKey?: pulumi.Input<string | undefined>): ConnectionArgs {
     const base = { user: id.user, privateKey: id.privateKey, dialErrorLimit: id.remote.dialAttempts, perDialTimeout: PER_DIAL_TIMEOUT_SECONDS };
     if (id.remote.mode === "bastionTunnel") {
-        return withHostKey({ ...base, host: "127.0.0.1", port: id.remote.tunnelPort }, hostKey);
+        return withHostKey({ ...base, host: id.tunnelHost ?? "127.0.0.1", port: id.remote.tunnelPort }, hostKey);
     }
     const proxy = jumpHost(id);
     return withHostKey({ ...base, host: serverIp, port: 22, ...(proxy ? { proxy } : {}) }, hostKey);
@@ -74,6 +76,25 @@ export function schedulerConnection(id: SshIdentity, schedulerIp: pulumi.Input<s
         perDialTimeout: PER_DIAL_TIMEOUT_SECONDS,
         ...(proxy ? { proxy } : {}),
     }, schedulerHostKey);
+}
+
+/**
+ * Connection to the login node (private IP) as its local admin, through the same path as the scheduler
+ * (the jump host, or the CycleCloud VM at the tunnel's end). The login node's host key is not known to the
+ * program; it is reached only through the pinned jump/CycleCloud host or from inside the VNet.
+ */
+export function loginConnection(id: SshIdentity, loginIp: pulumi.Input<string>, loginUser: string,
+    loginPrivateKey: pulumi.Input<string>, cyclecloudHostKey?: pulumi.Input<string | undefined>): ConnectionArgs {
+    const proxy = jumpHost(id, cyclecloudHostKey);
+    return {
+        host: loginIp,
+        port: 22,
+        user: loginUser,
+        privateKey: loginPrivateKey,
+        dialErrorLimit: id.remote.dialAttempts,
+        perDialTimeout: PER_DIAL_TIMEOUT_SECONDS,
+        ...(proxy ? { proxy } : {}),
+    };
 }
 
 /** The value of a `KEY=value` line in a script's output (undefined when absent or empty). */

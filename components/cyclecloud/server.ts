@@ -15,6 +15,7 @@ import { ImageUrn, Secrets, Settings } from "../config";
 import { privateEndpointDns } from "../privateDns";
 import { outputLine, serverConnection, SshIdentity } from "./connection";
 import { readScript, scriptCommand, scriptStdin } from "./scripts";
+import { openBastionTunnel } from "./tunnel";
 
 export const BLOB_PRIVATE_DNS_ZONE = "privatelink.blob.core.windows.net";
 
@@ -77,6 +78,8 @@ export interface CycleCloudServerArgs {
     /** Subnet the cluster's nodes join. */
     computeSubnetId: pulumi.Input<string>;
     vnetId: pulumi.Input<string>;
+    /** Tunnel mode: the Bastion's name, an output of the Bastion (the program opens the tunnel once it exists). */
+    bastionName?: pulumi.Input<string>;
 }
 
 /** A 3-24 character storage account name, stable per subscription, resource group and stack. */
@@ -313,6 +316,9 @@ export class CycleCloudServer extends pulumi.ComponentResource {
             user: cc.adminUsername,
             privateKey: args.secrets.adminSshPrivateKey,
             proxyPrivateKey: args.secrets.sshProxyPrivateKey,
+            tunnelHost: settings.remote.mode === "bastionTunnel" && args.bastionName !== undefined
+                ? openBastionTunnel(settings.remote, { resourceGroupName, bastionName: args.bastionName, vmId: this.vm.id })
+                : undefined,
         };
         const initArgs = pulumi.all([args.subscriptionId, this.clusterResourceGroup.name, this.locker.name, this.lockerIdentity.id])
             .apply(([sub, rg, locker, identity]) =>
