@@ -252,10 +252,12 @@ function toConfigStrings(project: string, config: Record<string, unknown>): Reco
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
-/** Resolves an Output (or plain value) to its value; unknowns never occur here since mocks are not a preview. */
-function settle(value: unknown): Promise<unknown> {
-    if (pulumi.Output.isInstance(value)) return new Promise(resolve => (value as pulumi.Output<unknown>).apply(v => { resolve(v); return v; }));
-    return Promise.resolve(value);
+/** Resolves an Output (or plain value) to its value; an output still unknown (a preview) resolves to undefined. */
+async function settle(value: unknown): Promise<unknown> {
+    if (!pulumi.Output.isInstance(value)) return value;
+    // Output.isKnown is not in the typings; a preview's unknown value never reaches apply.
+    if (!(await (value as unknown as { isKnown: Promise<boolean> }).isKnown)) return undefined;
+    return new Promise(resolve => (value as pulumi.Output<unknown>).apply(v => { resolve(v); return v; }));
 }
 
 /** Runs the program under the simulated engine and returns what it registered. */
