@@ -6,6 +6,8 @@ import * as fs from "fs";
 import { secretProblems } from "../components/config";
 import { READINESS_SCRIPT_PATH } from "../components/readiness/invocation";
 import { expectedPartitions, testJobPartition } from "../components/readiness/readiness";
+import { buildModel } from "../scripts/plan/model";
+import { estimate, READINESS_CHECK_SECONDS, READINESS_TEST_JOB_SECONDS } from "../scripts/plan/estimate";
 import { simulate, SimResource, SimResult } from "../scripts/simulate";
 import { byName, devStackWithSecrets, NS, throwawayKeyPair } from "./cyclecloud/devStack";
 
@@ -147,5 +149,20 @@ describe("readiness Command under mocks (dev stack)", function () {
         assert.strictEqual(conn.proxy.privateKey.trim(), base.privateKey.trim(), "the jump still uses the CycleCloud admin's key");
         const rec = byName(r, COMMAND, "readiness-check");
         assert.ok(JSON.stringify(rec.redactedInputs).includes("[secret]") && !JSON.stringify(rec.redactedInputs).includes("PRIVATE KEY"));
+    });
+
+    it("the plan's critical path ends with the readiness check, and shows the optional test job as its own part", async () => {
+        const off = estimate(buildModel(dev));
+        const last = off.criticalPath[off.criticalPath.length - 1];
+        assert.strictEqual(last.name, "readiness-check");
+        assert.deepStrictEqual(off.criticalPath.slice(-3).map(p => p.name), ["slurm-scale", "slurm-seed", "readiness-check"]);
+        assert.strictEqual(last.seconds, READINESS_CHECK_SECONDS);
+        assert.match(last.source, /optional test job off \(readinessTestJob=true adds ~600 s\)/);
+        const on = estimate(buildModel(await runWith({ [`${NS}readinessTestJob`]: "true" })));
+        const lastOn = on.criticalPath[on.criticalPath.length - 1];
+        assert.strictEqual(lastOn.seconds, READINESS_CHECK_SECONDS + READINESS_TEST_JOB_SECONDS);
+        assert.deepStrictEqual(lastOn.parts!.map(p => p.seconds), [READINESS_CHECK_SECONDS, READINESS_TEST_JOB_SECONDS]);
+        assert.match(lastOn.parts![1].label, /optional test job/);
+        assert.strictEqual(on.totalSeconds, off.totalSeconds + READINESS_TEST_JOB_SECONDS);
     });
 });
