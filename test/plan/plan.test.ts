@@ -173,10 +173,15 @@ describe("npm run plan (modules)", function () {
         // The login node is created without waiting for Bastion (users need Bastion only to sign in).
         assert.ok(!ancestorsOf(model, loginVm.urn).has(bastion[0]), "login-vm waits for Bastion");
         const cluster = model.resources.filter(r => r.custom && (/^command:/.test(r.type) || isInCluster(model, r)));
+        // In tunnel mode (the dev stack) the remote Commands reach the hosts through Bastion, so they must wait
+        // for it; the readiness check (issue 13) runs on the login node, so it must wait for that.
+        const tunnel = /^\s*cyclecloud-slurm-entra:bastionTunnelPort:/m.test(fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.dev.yaml"), "utf8"));
         for (const c of cluster) {
             const anc = ancestorsOf(model, c.urn);
-            assert.ok(!anc.has(bastion[0]), `${c.name} waits for Bastion`);
-            assert.ok(!anc.has(loginVm.urn), `${c.name} waits for the login node`);
+            if (tunnel && /^command:remote:/.test(c.type)) assert.ok(anc.has(bastion[0]), `${c.name} does not wait for Bastion (tunnel mode)`);
+            else assert.ok(!anc.has(bastion[0]), `${c.name} waits for Bastion`);
+            if (c.name === "readiness-check") assert.ok(anc.has(loginVm.urn), "readiness-check does not wait for the login node");
+            else assert.ok(!anc.has(loginVm.urn), `${c.name} waits for the login node`);
         }
         const loginAnc = ancestorsOf(model, loginVm.urn);
         for (const c of cluster) assert.ok(!loginAnc.has(c.urn), `the login node waits for ${c.name}`);
