@@ -2,29 +2,45 @@
 # slurm-sync-from-shared — runs on the Slurm login node as root, from slurm-sync.service (oneshot) that
 # slurm-sync.timer starts at boot and every minute; /etc/default/slurm-sync sets SLURM_SYNC_SOURCE.
 # Changes: $MUNGE_KEY_FILE (/etc/munge/munge.key, owner munge, 0400) and the Slurm config files in
-# $SLURM_CONF_DIR (/etc/slurm: slurm.conf and the files it includes, 0644 root), copied atomically from
-# the files the scheduler seeded into $SLURM_SYNC_SOURCE (/shared/apps/slurm/<cluster>); restarts munge
-# ($MUNGE_RESTART_CMD) when the key changed; keeps a marker ($SLURM_SYNC_STATE) while verification fails.
+# $SLURM_CONF_DIR (/etc/slurm: slurm.conf and the files its Include lines name, recursively; 0644 root),
+# copied atomically from the files the scheduler seeded into $SLURM_SYNC_SOURCE (/shared/apps/slurm/<cluster>);
+# restarts munge ($MUNGE_RESTART_CMD) when the key changed, and again on every run until a restart succeeded;
+# keeps a marker ($SLURM_SYNC_STATE) while a restart or the verification is outstanding.
 # Nothing else, and nothing at all when nothing changed.
 # Then it verifies: local munge round trip, installed key == seeded key, and the controller accepts our
-# credentials. `--check` only verifies. Never prints key material.
+# credentials (sinfo, run as $SLURM_SYNC_CHECK_USER, never as root). `--check` only verifies.
+#
+# Trust: /shared is an NFS share. Everything read from it is checked first, with one helper (trusted): the
+# mount point (SLURM_SYNC_SOURCE minus /apps/slurm/<cluster>), every directory below it and every file must be
+# a real directory / regular file (never a symlink, which is not followed), owned by root, not group- or
+# world-writable; munge.key 32..1024 bytes (munge's accepted key lengths) and not readable by group/others;
+# config files at most 1 MiB. Only files named by Include lines (plain names, no '/' or leading '.') are
+# read. Each file is opened, checked to be the inode that was checked, and copied to a private staging
+# directory; only when every file passed is anything installed. A refusal names the path and the reason,
+# changes nothing and exits 4.
+# Residual risk: root on any NFS client of the share can write there as root (no root squash), and such
+# files pass these checks; who can be an NFS client is limited by the network rules (NFS only from the
+# subnets that mount it), not by this script.
+# Never prints key material and never puts it on a command line (files are copied by redirection).
 #
 # Exit status: 0 ok, or waiting for the seeded files, or (sync only) controller not reachable yet;
-#              1 error (usage, local munge broken, install failed, files not synced in --check);
+#              1 error (usage, local munge broken, install or munge restart failed, files not synced in --check);
 #              2 munge key mismatch (installed != seeded, or the controller rejects our credentials);
-#              3 (--check only) the controller did not answer.
+#              3 (--check only) the controller did not answer;
+#              4 refused: a path in /shared is not trustworthy (named on stderr); nothing was changed.
 #
 # Environment (all optional except SLURM_SYNC_SOURCE; the defaults are the production paths):
-#   SLURM_SYNC_SOURCE     seeded directory, e.g. /shared/apps/slurm/<cluster>       (required)
+#   SLURM_SYNC_SOURCE     seeded directory, <shared mount>/apps/slurm/<cluster>      (required)
 #   SLURM_CONF_DIR        where the Slurm client reads its config                    (/etc/slurm)
 #   MUNGE_KEY_FILE        munged's key file                                           (/etc/munge/munge.key)
 #   MUNGE_USER            owner of the key file                                       (munge)
 #   MUNGE_RESTART_CMD     run by bash when the key changed                            (systemctl restart munge)
 #   MUNGE_SOCKET          munged socket for the round trip; empty = munge's default   ()
+#   SLURM_SYNC_CHECK_USER unprivileged account that runs sinfo for the controller check (nobody)
 #   SLURM_SYNC_LOCK       lock file serialising concurrent runs                       (/run/lock/slurm-sync.lock)
 #   SLURM_SYNC_TIMEOUT    seconds to wait for the controller's answer                 (30)
-#   SLURM_SYNC_STATE      marker: the last verification did not pass, so the next run  (/run/slurm-sync.recheck)
-#                         verifies again even when nothing changed
+#   SLURM_SYNC_STATE      marker: a munge restart or the last verification did not    (/run/slurm-sync.recheck)
+#                         succeed, so the next run retries even when nothing changed
 set -euo pipefail
 
 readonly PROG=slurm-sync
@@ -34,12 +50,18 @@ KEY_FILE=${MUNGE_KEY_FILE:-/etc/munge/munge.key}
 MUNGE_OWNER=${MUNGE_USER:-munge}
 RESTART_CMD=${MUNGE_RESTART_CMD:-systemctl restart munge}
 SOCKET=${MUNGE_SOCKET:-}
+CHECK_USER=${SLURM_SYNC_CHECK_USER:-nobody}
 LOCK_FILE=${SLURM_SYNC_LOCK:-/run/lock/slurm-sync.lock}
 TIMEOUT=${SLURM_SYNC_TIMEOUT:-30}
 STATE_FILE=${SLURM_SYNC_STATE:-/run/slurm-sync.recheck}
 VERIFY_PENDING=0
 
+# Size bounds (bytes): munge's key lengths (munge_defs.h MUNGE_KEY_LEN_MIN_BYTES / MUNGE_KEY_LEN_MAX_BYTES;
+# munged refuses keys shorter than 32 bytes), and a generous bound for one Slurm config file.
+readonly KEY_MIN=32 KEY_MAX=1024 CONF_MAX=1048576 MAX_FILES=64
+
 TMP_FILE=""
+STAGE=""
 
 log() { echo "$PROG: $*"; }
 err() { echo "$PROG: ERROR: $*" >&2; }
@@ -47,17 +69,83 @@ die() {
     err "$1"
     exit "${2:-1}"
 }
+refuse() {
+    err "refusing $1; nothing was changed"
+    exit 4
+}
 cleanup() {
     if [[ -n $TMP_FILE && -e $TMP_FILE ]]; then
         rm -f -- "$TMP_FILE"
     fi
+    if [[ -n $STAGE && -d $STAGE ]]; then
+        rm -rf -- "$STAGE"
+    fi
 }
 
 usage() {
-    echo "usage: slurm-sync-from-shared [--check]   (SLURM_SYNC_SOURCE=/shared/apps/slurm/<cluster>)"
+    echo "usage: slurm-sync-from-shared [--check]   (SLURM_SYNC_SOURCE=<shared mount>/apps/slurm/<cluster>)"
 }
 
-# Names of the files named by `Include` lines of a Slurm config file (base names, one per line).
+# trusted PATH dir|file [MIN MAX [PRIVATE]]: the one trust check for everything read from /shared.
+# PATH must exist and be a directory / regular file itself (lstat: a symlink is refused, never followed),
+# owned by root, not group- or world-writable; a file's size MIN..MAX; PRIVATE=private also refuses any
+# group/other permission. On success sets TRUSTED_ID (device:inode); otherwise sets WHY and returns 1
+# (2 when PATH does not exist).
+TRUSTED_ID=""
+WHY=""
+trusted() {
+    local path=$1 kind=$2 min=${3:-0} max=${4:-0} private=${5:-} info type uid mode size id
+    if ! info=$(stat -c '%F|%u|%a|%s|%d:%i' -- "$path" 2>/dev/null); then
+        WHY="does not exist or cannot be read"
+        return 2
+    fi
+    IFS='|' read -r type uid mode size id <<<"$info"
+    case $kind:$type in
+        dir:directory | "file:regular file" | "file:regular empty file") ;;
+        *)
+            WHY="it is a $type, expected a $([[ $kind == dir ]] && echo directory || echo regular file) (symlinks are never followed)"
+            return 1
+            ;;
+    esac
+    if [[ $uid != 0 ]]; then
+        WHY="it is owned by uid $uid, not root"
+        return 1
+    fi
+    if (((8#$mode & 8#022) != 0)); then
+        WHY="it is group- or world-writable (mode $mode)"
+        return 1
+    fi
+    if [[ $private == private ]] && (((8#$mode & 8#077) != 0)); then
+        WHY="it is accessible to group or others (mode $mode; the key must be 0400)"
+        return 1
+    fi
+    if [[ $kind == file ]] && ((size < min || size > max)); then
+        WHY="its size $size bytes is outside $min..$max"
+        return 1
+    fi
+    TRUSTED_ID=$id
+    return 0
+}
+
+# stage NAME MIN MAX [private]: checks $SOURCE/NAME, opens it, makes sure the opened file is the inode that
+# was checked, and copies it into the private staging directory. Refuses (exit 4) otherwise.
+stage() {
+    local name=$1 min=$2 max=$3 private=${4:-} src=$SOURCE/$1 fd opened size
+    trusted "$src" file "$min" "$max" "$private" || refuse "$src: $WHY"
+    exec {fd}<"$src" || refuse "$src: cannot be opened"
+    opened=$(stat -L -c '%d:%i' "/dev/fd/$fd")
+    if [[ $opened != "$TRUSTED_ID" ]]; then
+        exec {fd}<&-
+        refuse "$src: it was replaced while being read"
+    fi
+    cat <&"$fd" >"$STAGE/$name"
+    exec {fd}<&-
+    size=$(stat -c %s -- "$STAGE/$name")
+    ((size >= min && size <= max)) || refuse "$src: its size changed while being read"
+}
+
+# Names of the files named by `Include` lines of a (staged) Slurm config file, one per line.
+# Slurm accepts "Include name" (case-insensitive keyword), names relative to slurm.conf's directory.
 include_names() {
     local line keyword target
     while IFS= read -r line || [[ -n $line ]]; do
@@ -66,7 +154,7 @@ include_names() {
         if [[ ${keyword,,} == include && -n ${target:-} ]]; then
             target=${target%\"}
             target=${target#\"}
-            printf '%s\n' "${target##*/}"
+            printf '%s\n' "$target"
         fi
     done <"$1"
 }
@@ -77,36 +165,61 @@ sha256_of() {
     printf '%s' "${sum%% *}"
 }
 
-# The config files to install: every *.conf the seed put next to slurm.conf, then slurm.conf last
-# (so a client that reads the new slurm.conf also finds what it includes).
-config_files() {
+# Checks the path from the shared mount point down to $SOURCE, then stages munge.key, slurm.conf and the
+# files slurm.conf includes (recursively). Sets CONF_NAMES (includes first, slurm.conf last).
+# Sets WAITING_FOR when something is not seeded yet; refuses (exit 4) anything untrusted.
+CONF_NAMES=()
+WAITING_FOR=""
+stage_sources() {
+    local rel=${SOURCE#/} shared_root dir part rc
+    shared_root=/${rel%/apps/slurm/*}
+    [[ $SOURCE =~ ^/.+/apps/slurm/[^/]+$ && $shared_root/apps/slurm/${SOURCE##*/} == "$SOURCE" ]] ||
+        die "SLURM_SYNC_SOURCE ($SOURCE) must be <shared mount point>/apps/slurm/<cluster>"
+    dir=$shared_root
+    for part in "" apps slurm "${SOURCE##*/}"; do
+        dir=${dir}${part:+/$part}
+        rc=0
+        trusted "$dir" dir || rc=$?
+        if ((rc == 2)); then
+            WAITING_FOR="$SOURCE/munge.key ($dir does not exist yet)"
+            return 0
+        fi
+        ((rc == 0)) || refuse "$dir: $WHY"
+    done
     local f
-    for f in "$SOURCE"/*.conf; do
-        if [[ -f $f && ${f##*/} != slurm.conf ]]; then
-            printf '%s\n' "${f##*/}"
+    for f in munge.key slurm.conf; do
+        if [[ ! -e $SOURCE/$f && ! -L $SOURCE/$f ]]; then
+            WAITING_FOR=$SOURCE/$f
+            return 0
         fi
     done
-    echo slurm.conf
-}
 
-# Prints the first file slurm.conf (recursively) includes that is not in the source, if any.
-missing_include() {
-    local -a queue=(slurm.conf)
+    # Staged copies (the key among them) live in a 0700 directory on tmpfs (/run) when there is one.
+    STAGE=$(mktemp -d -p /run slurm-sync.XXXXXX 2>/dev/null || mktemp -d -t slurm-sync.XXXXXX)
+    stage munge.key "$KEY_MIN" "$KEY_MAX" private
+    stage slurm.conf 1 "$CONF_MAX"
+    local -a queue=(slurm.conf) files=()
     local -A seen=([slurm.conf]=1)
-    local f name
+    local name
     while ((${#queue[@]} > 0)); do
         f=${queue[0]}
         queue=("${queue[@]:1}")
         while IFS= read -r name; do
+            [[ $name =~ ^[A-Za-z0-9_-][A-Za-z0-9._-]*$ && $name != munge.key ]] ||
+                refuse "$SOURCE/$f: Include '$name' (only plain file names in the same directory are allowed: no '/', no leading '.')"
             [[ -n ${seen[$name]:-} ]] && continue
             seen[$name]=1
-            if [[ ! -f $SOURCE/$name ]]; then
-                printf '%s\n' "$name"
+            if [[ ! -e $SOURCE/$name && ! -L $SOURCE/$name ]]; then
+                WAITING_FOR="$SOURCE/$name (included by $f)"
                 return 0
             fi
+            ((${#files[@]} < MAX_FILES)) || refuse "$SOURCE/slurm.conf: more than $MAX_FILES included files"
+            stage "$name" 0 "$CONF_MAX"
+            files+=("$name")
             queue+=("$name")
-        done < <(include_names "$SOURCE/$f")
+        done < <(include_names "$STAGE/$f")
     done
+    CONF_NAMES=("${files[@]}" slurm.conf)
 }
 
 # install_file SRC DEST MODE OWNER GROUP: atomic copy unless DEST has the content, mode and owner.
@@ -147,6 +260,15 @@ munge_round_trip() {
     return 1
 }
 
+# The controller check runs as $CHECK_USER, not root: the Slurm client loads plugins from slurm.conf's
+# PluginDir, so a slurm.conf written by whoever can write /shared as root must not give them root here.
+CHECK_UID=""
+CHECK_GID=""
+controller_check() {
+    timeout "$TIMEOUT" setpriv --reuid="$CHECK_UID" --regid="$CHECK_GID" --clear-groups --no-new-privs -- \
+        env -i "PATH=$PATH" "SLURM_CONF=$CONF_DIR/slurm.conf" sinfo --noheader --summarize </dev/null
+}
+
 # Verification shared by sync and --check. Returns the exit status described at the top.
 verify() {
     local check_only=$1 out rc name
@@ -158,7 +280,7 @@ verify() {
         err "munge key mismatch: $KEY_FILE is missing (seeded key: $SOURCE/munge.key); run slurm-sync-from-shared to install it"
         return 2
     fi
-    if [[ $(sha256_of "$KEY_FILE") != "$(sha256_of "$SOURCE/munge.key")" ]]; then
+    if [[ $(sha256_of "$KEY_FILE") != "$(sha256_of "$STAGE/munge.key")" ]]; then
         err "munge key mismatch: $KEY_FILE differs from the seeded $SOURCE/munge.key (sha256 differs);" \
             "run slurm-sync-from-shared without --check to install the seeded key"
         return 2
@@ -166,8 +288,8 @@ verify() {
     log "installed munge key matches the seeded key (sha256)"
 
     if [[ $check_only == 1 ]]; then
-        for name in $(config_files); do
-            if ! cmp -s -- "$SOURCE/$name" "$CONF_DIR/$name"; then
+        for name in "${CONF_NAMES[@]}"; do
+            if ! cmp -s -- "$STAGE/$name" "$CONF_DIR/$name"; then
                 err "$CONF_DIR/$name is not in sync with $SOURCE/$name; run slurm-sync-from-shared without --check"
                 return 1
             fi
@@ -176,9 +298,9 @@ verify() {
 
     # Ask the controller for something that needs an authenticated RPC.
     rc=0
-    out=$(SLURM_CONF=$CONF_DIR/slurm.conf timeout "$TIMEOUT" sinfo --noheader --summarize 2>&1 </dev/null) || rc=$?
+    out=$(controller_check 2>&1) || rc=$?
     if ((rc == 0)); then
-        log "controller accepts this node's munge credentials (sinfo OK)"
+        log "controller accepts this node's munge credentials (sinfo as $CHECK_USER OK)"
         return 0
     fi
     out=$(tr -s '\n' ' ' <<<"$out")
@@ -199,6 +321,12 @@ verify() {
     return 0
 }
 
+# The marker: "restart" (munge must be restarted with the installed key) or "verify" (re-check).
+mark() {
+    mkdir -p -- "$(dirname -- "$STATE_FILE")"
+    printf '%s\n' "$1" >"$STATE_FILE"
+}
+
 # verify, and remember a failed (or unfinished) verification so that the next run re-checks.
 verify_and_record() {
     local rc=0
@@ -206,8 +334,7 @@ verify_and_record() {
     if ((rc == 0 && VERIFY_PENDING == 0)); then
         rm -f -- "$STATE_FILE"
     else
-        mkdir -p -- "$(dirname -- "$STATE_FILE")"
-        : >"$STATE_FILE"
+        mark verify
     fi
     return "$rc"
 }
@@ -237,22 +364,24 @@ main() {
     if [[ -n $SOCKET ]]; then
         munge_args=(-S "$SOCKET")
     fi
+    if ! CHECK_UID=$(id -u "$CHECK_USER" 2>/dev/null) || ! CHECK_GID=$(id -g "$CHECK_USER" 2>/dev/null); then
+        die "SLURM_SYNC_CHECK_USER '$CHECK_USER' does not exist"
+    fi
+    ((CHECK_UID != 0)) || die "SLURM_SYNC_CHECK_USER '$CHECK_USER' must not be root (sinfo loads plugins named by slurm.conf)"
+    umask 077
+    trap cleanup EXIT
 
-    local f
-    for f in munge.key slurm.conf; do
-        if [[ ! -f $SOURCE/$f ]]; then
-            if [[ $check_only == 1 ]]; then
-                die "cannot verify: $SOURCE/$f is missing (not seeded yet?)"
-            fi
-            log "waiting for $SOURCE/$f (seeded from the scheduler once the cluster is up)"
-            return 0
-        fi
-    done
-    local missing
-    missing=$(missing_include)
-    if [[ -n $missing ]]; then
-        [[ $check_only == 1 ]] && die "cannot verify: $SOURCE/$missing (included by slurm.conf) is missing"
-        log "waiting for $SOURCE/$missing (included by slurm.conf, not seeded yet)"
+    if [[ $check_only == 0 ]]; then
+        # One run at a time (timer and boot, or an admin by hand).
+        mkdir -p -- "$(dirname -- "$LOCK_FILE")"
+        exec 9>"$LOCK_FILE"
+        flock -w 120 9 || die "another slurm-sync run holds $LOCK_FILE"
+    fi
+
+    stage_sources
+    if [[ -n $WAITING_FOR ]]; then
+        [[ $check_only == 1 ]] && die "cannot verify: $WAITING_FOR is missing (not seeded yet?)"
+        log "waiting for $WAITING_FOR (seeded from the scheduler once the cluster is up)"
         return 0
     fi
 
@@ -262,18 +391,11 @@ main() {
         return "$rc"
     fi
 
-    # One run at a time (timer and boot, or an admin by hand).
-    mkdir -p -- "$(dirname -- "$LOCK_FILE")"
-    exec 9>"$LOCK_FILE"
-    flock -w 120 9 || die "another slurm-sync run holds $LOCK_FILE"
-
     id -u "$MUNGE_OWNER" >/dev/null 2>&1 || die "user '$MUNGE_OWNER' (MUNGE_USER) does not exist; install munge first"
     local munge_group
     munge_group=$(id -gn "$MUNGE_OWNER")
 
-    umask 077
-    trap cleanup EXIT
-    local key_dir changed_conf=() key_changed=0 name
+    local key_dir changed_conf=() restart=0 name
     key_dir=$(dirname -- "$KEY_FILE")
     if [[ ! -d $key_dir ]]; then
         mkdir -p -- "$key_dir"
@@ -287,16 +409,17 @@ main() {
 
     # Key first, then the included files, slurm.conf last.
     INSTALLED=0
-    install_file "$SOURCE/munge.key" "$KEY_FILE" 0400 "$MUNGE_OWNER" "$munge_group"
+    install_file "$STAGE/munge.key" "$KEY_FILE" 0400 "$MUNGE_OWNER" "$munge_group"
     if ((INSTALLED == 1)); then
-        key_changed=1
+        restart=1
         log "installed munge key $KEY_FILE (owner $MUNGE_OWNER, 0400)"
+    elif [[ -f $STATE_FILE && $(<"$STATE_FILE") == restart ]]; then
+        restart=1
+        log "munge was not restarted with the installed key yet (the last restart failed); retrying"
     fi
-    local -a names
-    mapfile -t names < <(config_files)
-    for name in "${names[@]}"; do
+    for name in "${CONF_NAMES[@]}"; do
         INSTALLED=0
-        install_file "$SOURCE/$name" "$CONF_DIR/$name" 0644 root root
+        install_file "$STAGE/$name" "$CONF_DIR/$name" 0644 root root
         if ((INSTALLED == 1)); then
             changed_conf+=("$name")
         fi
@@ -305,7 +428,7 @@ main() {
         log "installed ${changed_conf[*]} into $CONF_DIR"
     fi
 
-    if ((key_changed == 0 && ${#changed_conf[@]} == 0)); then
+    if ((restart == 0 && ${#changed_conf[@]} == 0)); then
         if [[ -e $STATE_FILE ]]; then
             log "nothing changed in $SOURCE; verifying again (the last verification did not pass)"
             local rc=0
@@ -316,10 +439,13 @@ main() {
         return 0
     fi
 
-    if ((key_changed == 1)); then
+    if ((restart == 1)); then
+        # Recorded first: a failed (or interrupted) restart is retried, and reported, on every later run.
+        mark restart
         log "munge key changed: restarting munge ($RESTART_CMD)"
         # fd 9 (the lock) closed: a daemon started by the command must not keep holding it.
-        bash -c "$RESTART_CMD" </dev/null 9>&- || die "munge restart failed: $RESTART_CMD"
+        bash -c "$RESTART_CMD" </dev/null 9>&- ||
+            die "munge restart failed: $RESTART_CMD (munged may still run with the old key; the next run retries)"
     fi
 
     local rc=0

@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
 # seed-shared.sh — runs on the Slurm scheduler node as root, sent over SSH by the Pulumi remote
 # Command (components/slurm/seed.ts: `bash -s -- <cluster> [sched-root] [shared-root]`, script on stdin).
-# Changes: /shared/apps/slurm/<cluster>/ only. It copies munge.key (0400 root:root) and slurm.conf plus
-# every file slurm.conf includes and the other cyclecloud-slurm 4.x config files present
-# (gres.conf, cgroup.conf, topology.conf, plugstack.conf, ...; 0644 root:root) from /sched/<cluster>/.
+# Changes: /shared/apps/slurm/<cluster>/ only (and creates /shared/apps, /shared/apps/slurm 0755 root when
+# missing). It copies munge.key (0400 root:root) and slurm.conf plus the files its Include lines name,
+# recursively (0644 root:root), from /sched/<cluster>/. Nothing else is copied: Include names must be plain
+# file names in the same directory (no '/', no leading '.').
 # Every file is written atomically (temp file in the destination + rename) and only when it differs,
-# so a re-run changes nothing. All sources are checked before anything is written: a missing one fails
-# the run and leaves /shared untouched. Prints one line per file with its sha256; never key material.
+# so a re-run changes nothing. Prints one line per file with its sha256; never key material, and the key
+# is never on a command line (copied by redirection).
 #
+# Trust, checked by one helper (trusted) before anything is written:
+#   - source: /sched and /sched/<cluster> are directories owned by root; munge.key is a regular file owned by
+#     root or munge, slurm.conf and the included files regular files owned by root or slurm (cyclecloud-slurm
+#     writes them as those accounts); none group- or world-writable; munge.key 32..1024 bytes (munge's key
+#     lengths), config files at most 1 MiB. Symlinks are refused, never followed; each file is opened, checked
+#     to be the inode that was checked, and copied to a private staging directory first.
+#   - destination: /shared and each existing directory below it down to <cluster> is a directory owned by
+#     root, not group- or world-writable, not a symlink.
+# Any failure names the path and the reason, writes nothing to /shared and exits 1.
+# Residual risk: /sched and /shared are NFS exports without root squash; root on any NFS client can write
+# there as root and such files pass these checks. The network rules limit who can be an NFS client.
+#
+# Exit status: 0 published (or already up to date); 1 any error or refusal (nothing written).
 # Usage: seed-shared.sh CLUSTER_CONFIG_DIR [SCHED_ROOT=/sched] [SHARED_ROOT=/shared]
 set -euo pipefail
 
-# Files cyclecloud-slurm 4.x may keep next to slurm.conf; copied when present even if not included
-# (Slurm reads gres.conf, cgroup.conf, topology.conf and plugstack.conf from slurm.conf's directory).
-KNOWN_FILES=(azure.conf accounting.conf keep_alive.conf site_specific.conf gres.conf cgroup.conf topology.conf plugstack.conf)
+# Size bounds (bytes): munge's key lengths (munge_defs.h MUNGE_KEY_LEN_MIN_BYTES / MUNGE_KEY_LEN_MAX_BYTES;
+# munged refuses keys shorter than 32 bytes), and a generous bound for one Slurm config file.
+readonly KEY_MIN=32 KEY_MAX=1024 CONF_MAX=1048576 MAX_FILES=64
 
 TMP_FILE=""
+STAGE=""
 
 die() {
     echo "seed-shared: ERROR: $*" >&2
@@ -26,12 +41,56 @@ cleanup() {
     if [[ -n $TMP_FILE && -e $TMP_FILE ]]; then
         rm -f -- "$TMP_FILE"
     fi
+    if [[ -n $STAGE && -d $STAGE ]]; then
+        rm -rf -- "$STAGE"
+    fi
 }
 
-# Prints the file names named by `Include` lines of a Slurm config file, one per line.
-# Slurm accepts "Include name" (case-insensitive keyword); relative names are relative to slurm.conf's
-# directory. Absolute paths are mapped to their base name in the source directory, which is where
-# cyclecloud-slurm keeps every file (and where the login node gets them).
+# uid_of NAME: the account's uid, or nothing when it does not exist.
+uid_of() {
+    id -u "$1" 2>/dev/null || true
+}
+
+# trusted PATH dir|file "UID..." [MIN MAX]: the one trust check for every path this script reads or writes
+# under. PATH must be a directory / regular file itself (lstat: a symlink is refused, never followed), owned
+# by one of the UIDs, not group- or world-writable; a file's size MIN..MAX. On success sets TRUSTED_ID
+# (device:inode); otherwise dies naming PATH and the reason.
+TRUSTED_ID=""
+trusted() {
+    local path=$1 kind=$2 owners=$3 min=${4:-0} max=${5:-0} info type uid mode size id
+    info=$(stat -c '%F|%u|%a|%s|%d:%i' -- "$path" 2>/dev/null) ||
+        die "$path does not exist or cannot be read; nothing was written"
+    IFS='|' read -r type uid mode size id <<<"$info"
+    case $kind:$type in
+        dir:directory | "file:regular file" | "file:regular empty file") ;;
+        *) die "refusing $path: it is a $type, expected a $([[ $kind == dir ]] && echo directory || echo regular file) (symlinks are never followed); nothing was written" ;;
+    esac
+    [[ " $owners " == *" $uid "* ]] ||
+        die "refusing $path: it is owned by uid $uid, expected uid $owners; nothing was written"
+    (((8#$mode & 8#022) == 0)) ||
+        die "refusing $path: it is group- or world-writable (mode $mode); nothing was written"
+    if [[ $kind == file ]] && ((size < min || size > max)); then
+        die "refusing $path: its size $size bytes is outside $min..$max; nothing was written"
+    fi
+    TRUSTED_ID=$id
+}
+
+# stage NAME "UID..." MIN MAX: checks $SRC_DIR/NAME, opens it, makes sure the opened file is the inode
+# that was checked, and copies it into the private staging directory.
+stage() {
+    local name=$1 owners=$2 min=$3 max=$4 src=$SRC_DIR/$1 fd opened size
+    trusted "$src" file "$owners" "$min" "$max"
+    exec {fd}<"$src" || die "$src cannot be opened; nothing was written"
+    opened=$(stat -L -c '%d:%i' "/dev/fd/$fd")
+    [[ $opened == "$TRUSTED_ID" ]] || die "refusing $src: it was replaced while being read; nothing was written"
+    cat <&"$fd" >"$STAGE/$name"
+    exec {fd}<&-
+    size=$(stat -c %s -- "$STAGE/$name")
+    ((size >= min && size <= max)) || die "refusing $src: its size changed while being read; nothing was written"
+}
+
+# Prints the names given by `Include` lines of a (staged) Slurm config file, one per line.
+# Slurm accepts "Include name" (case-insensitive keyword); relative names are relative to slurm.conf's directory.
 include_names() {
     local file=$1 line keyword target
     while IFS= read -r line || [[ -n $line ]]; do
@@ -40,7 +99,7 @@ include_names() {
         if [[ ${keyword,,} == include && -n ${target:-} ]]; then
             target=${target%\"}
             target=${target#\"}
-            printf '%s\n' "${target##*/}"
+            printf '%s\n' "$target"
         fi
     done <"$file"
 }
@@ -84,17 +143,35 @@ main() {
     [[ $sched_root == /* && $shared_root == /* ]] || die "SCHED_ROOT and SHARED_ROOT must be absolute paths"
     [[ $(id -u) -eq 0 ]] || die "must run as root (it writes root-owned files under $shared_root)"
 
-    local src_dir=$sched_root/$cluster
+    SRC_DIR=$sched_root/$cluster
     DEST_DIR=$shared_root/apps/slurm/$cluster
+    umask 077
     trap cleanup EXIT
+    local key_owners conf_owners
+    key_owners="0 $(uid_of munge)"
+    conf_owners="0 $(uid_of slurm)"
 
-    # 1. Check every source before writing anything.
+    # 1. Check every path and stage every source before writing anything.
     [[ -d $shared_root ]] || die "shared root $shared_root does not exist (is the NFS share mounted?)"
-    [[ -d $src_dir ]] || die "source directory $src_dir not found (is cyclecloud-slurm 4.x installed and the cluster named '$cluster'?)"
+    [[ -d $SRC_DIR ]] || die "source directory $SRC_DIR not found (is cyclecloud-slurm 4.x installed and the cluster named '$cluster'?)"
+    local d=$shared_root part
+    trusted "$d" dir 0
+    for part in apps slurm "$cluster"; do
+        d=$d/$part
+        if [[ -e $d || -L $d ]]; then
+            trusted "$d" dir 0
+        fi
+    done
+    trusted "$sched_root" dir 0
+    trusted "$SRC_DIR" dir 0
     local f
     for f in munge.key slurm.conf; do
-        [[ -f $src_dir/$f && -r $src_dir/$f ]] || die "required file $src_dir/$f is missing or unreadable; nothing was written to $shared_root"
+        [[ -e $SRC_DIR/$f || -L $SRC_DIR/$f ]] || die "required file $SRC_DIR/$f is missing; nothing was written to $shared_root"
     done
+    # Staged copies (the key among them) live in a 0700 directory on tmpfs (/run) when there is one.
+    STAGE=$(mktemp -d -p /run seed-shared.XXXXXX 2>/dev/null || mktemp -d -t seed-shared.XXXXXX)
+    stage munge.key "$key_owners" "$KEY_MIN" "$KEY_MAX"
+    stage slurm.conf "$conf_owners" 1 "$CONF_MAX"
 
     # slurm.conf's includes, followed recursively (an included file may include others).
     local -a files=() queue=(slurm.conf)
@@ -104,37 +181,35 @@ main() {
         f=${queue[0]}
         queue=("${queue[@]:1}")
         while IFS= read -r name; do
-            [[ $name =~ ^[A-Za-z0-9._-]+$ && $name != munge.key && $name != .* ]] ||
-                die "unsupported Include target '$name' in $src_dir/$f; nothing was written to $shared_root"
+            [[ $name =~ ^[A-Za-z0-9_-][A-Za-z0-9._-]*$ && $name != munge.key ]] ||
+                die "refusing Include '$name' in $SRC_DIR/$f: only plain file names in the same directory are allowed (no '/', no leading '.'); nothing was written to $shared_root"
             [[ -n ${seen[$name]:-} ]] && continue
-            [[ -f $src_dir/$name && -r $src_dir/$name ]] ||
-                die "file $src_dir/$name (named by an Include line in $f) is missing; nothing was written to $shared_root"
+            [[ -e $SRC_DIR/$name || -L $SRC_DIR/$name ]] ||
+                die "file $SRC_DIR/$name (named by an Include line in $f) is missing; nothing was written to $shared_root"
+            ((${#files[@]} < MAX_FILES)) || die "refusing $SRC_DIR/slurm.conf: more than $MAX_FILES included files"
+            stage "$name" "$conf_owners" 0 "$CONF_MAX"
             seen[$name]=1
             files+=("$name")
             queue+=("$name")
-        done < <(include_names "$src_dir/$f")
-    done
-    for name in "${KNOWN_FILES[@]}"; do
-        if [[ -z ${seen[$name]:-} && -f $src_dir/$name ]]; then
-            seen[$name]=1
-            files+=("$name")
-        fi
+        done < <(include_names "$STAGE/$f")
     done
 
     # 2. Write: key first, included files next, slurm.conf last, so a reader that sees the new
     #    slurm.conf also sees what it includes.
-    umask 077
-    # Missing directories are created 0755 (the files carry their own modes; the key stays 0400 root).
-    local d=$shared_root part
+    # Missing directories are created 0755 root (the files carry their own modes; the key stays 0400 root).
+    d=$shared_root
     for part in apps slurm "$cluster"; do
         d=$d/$part
-        [[ -d $d ]] || mkdir -m 0755 -- "$d"
+        if [[ ! -d $d ]]; then
+            mkdir -m 0755 -- "$d"
+            chown 0:0 -- "$d"
+        fi
     done
-    install_file "$src_dir/munge.key" "$DEST_DIR/munge.key" 0400
+    install_file "$STAGE/munge.key" "$DEST_DIR/munge.key" 0400
     for name in "${files[@]}"; do
-        install_file "$src_dir/$name" "$DEST_DIR/$name" 0644
+        install_file "$STAGE/$name" "$DEST_DIR/$name" 0644
     done
-    install_file "$src_dir/slurm.conf" "$DEST_DIR/slurm.conf" 0644
+    install_file "$STAGE/slurm.conf" "$DEST_DIR/slurm.conf" 0644
     echo "seed-shared: $DEST_DIR is up to date ($((${#files[@]} + 2)) files)"
 }
 

@@ -1,0 +1,557 @@
+// Real-system tests for issue 10, items 1, 2 and 5: what root on the login node installs from /shared
+// (components/login/slurm-sync.sh) and what the scheduler publishes from /sched (components/slurm/seed-shared.sh).
+// Each attack builds a clean fixture, spoils one thing, runs the unmodified script as root and checks that it
+// refuses, names the path and the reason, changes nothing and exits non-zero. The last suite runs the sync
+// against real munged/slurmctld/slurmd in network namespaces (controller check user, failed munge restart)
+// while a watcher reads every process's command line.
+// SHARED_TRUST_SYNC_SCRIPT / SHARED_TRUST_SEED_SCRIPT run the same cases against other copies of the scripts
+// (used once to show that the cases fail on the scripts from before issue 10).
+import * as assert from "assert";
+import { ChildProcess, spawn } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { seedInvocation } from "../components/slurm/seed";
+import { MiniCluster, SYNC_SCRIPT, writeKey } from "./support/cluster";
+import { requirePrereqs } from "./support/prereqs";
+import { run, RunResult, runOk, sleep, stopPid } from "./support/proc";
+import { assertNoKeyMaterial } from "./support/secrets";
+import { createTestUser, removeTestUser, TestUser } from "./support/users";
+
+const REPO = path.resolve(__dirname, "..");
+const SYNC = process.env.SHARED_TRUST_SYNC_SCRIPT ?? SYNC_SCRIPT;
+const SEED = process.env.SHARED_TRUST_SEED_SCRIPT ?? path.join(REPO, "components/slurm/seed-shared.sh");
+const SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const NOBODY = Number(run(["id", "-u", "nobody"]).stdout.toString().trim() || "65534");
+const sha256 = (b: Buffer | string) => crypto.createHash("sha256").update(b).digest("hex");
+
+function mkTemp(prefix: string): string {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    fs.chmodSync(d, 0o755);
+    return d;
+}
+
+/** Every entry under dir: type, mode, owner, inode, content hash (for "nothing changed"). */
+function snapshot(dir: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    const walk = (d: string) => {
+        if (!fs.existsSync(d)) return;
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+            const p = path.join(d, e.name);
+            const st = fs.lstatSync(p);
+            const rel = path.relative(dir, p);
+            if (st.isDirectory()) {
+                out[rel] = `dir ${st.mode & 0o7777} ${st.uid}`;
+                walk(p);
+            } else if (st.isSymbolicLink()) {
+                out[rel] = `link ${fs.readlinkSync(p)}`;
+            } else {
+                out[rel] = `file ${st.mode & 0o7777} ${st.uid}:${st.gid} ${st.ino} ${st.mtimeMs} ${sha256(fs.readFileSync(p))}`;
+            }
+        }
+    };
+    walk(dir);
+    return out;
+}
+
+/** Staging directories the scripts create (in /run, or the temp dir without /run) and must remove. */
+function stagingDirs(): string[] {
+    const found: string[] = [];
+    for (const d of ["/run", os.tmpdir()]) {
+        try {
+            for (const e of fs.readdirSync(d)) if (/^(slurm-sync|seed-shared)\.[A-Za-z0-9]{6}$/.test(e)) found.push(path.join(d, e));
+        } catch { /* no such dir */ }
+    }
+    return found.sort();
+}
+
+/** A file owned by root:root with this mode and content. */
+function put(file: string, content: string | Buffer, mode = 0o644): void {
+    fs.writeFileSync(file, content, { mode });
+    fs.chmodSync(file, mode);
+    fs.chownSync(file, 0, 0);
+}
+
+const SLURM_CONF = "ClusterName=c1\nSlurmctldHost=scheduler\nInclude azure.conf\ninclude \"site_specific.conf\"\n";
+
+describe("shared trust: seed and sync refuse what a non-root principal could have written (issue 10)", function () {
+    describe("login sync (slurm-sync.sh) against a fake /shared", function () {
+        let tmp = "";
+        let shared = "", src = "", login = "", confDir = "", keyDir = "", keyFile = "", state = "";
+        const seededKey = crypto.randomBytes(1024);
+        const oldKey = crypto.randomBytes(1024);
+        const outputs: Buffer[] = [];
+        let staging: string[] = [];
+
+        before(function () {
+            requirePrereqs(this, "sync trust checks", { root: true, commands: ["munge", "unmunge", "flock", "setpriv", "timeout", "sha256sum"] });
+            if (run(["id", "munge"]).status !== 0) this.skip();
+        });
+
+        beforeEach(function () {
+            tmp = mkTemp("cst-trust-sync-");
+            shared = path.join(tmp, "shared");
+            src = path.join(shared, "apps", "slurm", "c1");
+            fs.mkdirSync(src, { recursive: true, mode: 0o755 });
+            for (const d of [shared, path.join(shared, "apps"), path.join(shared, "apps", "slurm"), src]) fs.chmodSync(d, 0o755);
+            put(path.join(src, "munge.key"), seededKey, 0o400);
+            put(path.join(src, "slurm.conf"), SLURM_CONF);
+            put(path.join(src, "azure.conf"), "PartitionName=hpc Nodes=compute Default=YES\n");
+            put(path.join(src, "site_specific.conf"), "# site\n");
+            login = path.join(tmp, "login");
+            confDir = path.join(login, "etc-slurm");
+            keyDir = path.join(login, "munge");
+            keyFile = path.join(keyDir, "munge.key");
+            state = path.join(login, "state", "slurm-sync.recheck");
+            fs.mkdirSync(keyDir, { recursive: true, mode: 0o700 });
+            fs.chmodSync(login, 0o755);
+            runOk(["chown", "munge:", keyDir]);
+            writeKey(keyFile, oldKey, "munge");
+            staging = stagingDirs();
+        });
+
+        afterEach(function () {
+            if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+            assert.deepStrictEqual(stagingDirs(), staging, "the sync left a staging directory (key copies) behind");
+        });
+
+        after(function () {
+            for (const out of outputs) assertNoKeyMaterial(out, seededKey, "sync output");
+        });
+
+        /** The sync as the unit runs it; the restart command fails, so a run that gets past the checks says so. */
+        const sync = (...args: string[]): RunResult => {
+            const r = run(["env", "-i", `PATH=${SBIN_PATH}`, `SLURM_SYNC_SOURCE=${src}`, `SLURM_CONF_DIR=${confDir}`,
+                `MUNGE_KEY_FILE=${keyFile}`, "MUNGE_USER=munge", "MUNGE_RESTART_CMD=echo restart-attempted; exit 1",
+                `MUNGE_SOCKET=${path.join(tmp, "no-munged.socket")}`, `SLURM_SYNC_LOCK=${path.join(tmp, "run", "slurm-sync.lock")}`,
+                `SLURM_SYNC_STATE=${state}`, "SLURM_SYNC_TIMEOUT=2", "bash", SYNC, ...args], { timeoutMs: 30000 });
+            outputs.push(r.stdout, r.stderr);
+            return r;
+        };
+
+        /** Runs the sync after the attack and checks: non-zero, names the path and reason, nothing installed. */
+        const assertRefused = (what: string, where: string, reason: RegExp) => {
+            const before = snapshot(login);
+            const r = sync();
+            assert.doesNotMatch(r.stdout.toString(), /restart-attempted|installed/, `${what}: nothing may be installed\n${r.text}`);
+            assert.deepStrictEqual(snapshot(login), before, `${what}: the login node's files changed`);
+            assert.ok(fs.readFileSync(keyFile).equals(oldKey), `${what}: the installed key changed`);
+            assert.strictEqual(r.status, 4, `${what}: the sync must refuse (exit 4)\n${r.text}`);
+            const err = r.stderr.toString();
+            assert.ok(err.includes(where), `${what}: stderr must name ${where}\n${r.text}`);
+            assert.match(err, reason, `${what}: stderr must say why\n${r.text}`);
+        };
+
+        it("control: a clean seeded tree is installed (key munge 0400, included files root 0644), only the included files", function () {
+            put(path.join(src, "gres.conf"), "# present, not included\n");
+            put(path.join(src, "evil.conf"), "PluginDir=/tmp\n");
+            const r = sync();
+            // The restart stand-in fails (exit 1): the files are installed, the restart is reported as failed.
+            assert.strictEqual(r.status, 1, r.text);
+            assert.match(r.stdout.toString(), /restart-attempted/);
+            assert.ok(fs.readFileSync(keyFile).equals(seededKey));
+            const st = fs.statSync(keyFile);
+            assert.strictEqual(st.mode & 0o7777, 0o400);
+            assert.strictEqual(st.uid, Number(run(["id", "-u", "munge"]).stdout.toString()));
+            assert.deepStrictEqual(fs.readdirSync(confDir).sort(), ["azure.conf", "site_specific.conf", "slurm.conf"]);
+            for (const f of fs.readdirSync(confDir)) {
+                const s = fs.statSync(path.join(confDir, f));
+                assert.strictEqual(s.mode & 0o7777, 0o644, f);
+                assert.strictEqual(s.uid, 0, f);
+            }
+        });
+
+        it("a file present in /shared but not named by any Include is not installed", function () {
+            put(path.join(src, "cgroup.conf"), "# present, not included\n");
+            put(path.join(src, "evil.conf"), "PluginDir=/tmp\n");
+            sync();
+            assert.ok(fs.existsSync(path.join(confDir, "slurm.conf")), "the included files are installed");
+            assert.ok(!fs.existsSync(path.join(confDir, "evil.conf")), "evil.conf installed although nothing includes it");
+            assert.ok(!fs.existsSync(path.join(confDir, "cgroup.conf")), "cgroup.conf installed although nothing includes it");
+        });
+
+        it("refuses a munge.key not owned by root", function () {
+            fs.chownSync(path.join(src, "munge.key"), NOBODY, 0);
+            assertRefused("non-root key", path.join(src, "munge.key"), /owned by uid \d+, not root/);
+        });
+
+        it("refuses a slurm.conf not owned by root", function () {
+            fs.chownSync(path.join(src, "slurm.conf"), NOBODY, 0);
+            assertRefused("non-root slurm.conf", path.join(src, "slurm.conf"), /owned by uid \d+, not root/);
+        });
+
+        it("refuses a group-writable included file", function () {
+            fs.chmodSync(path.join(src, "azure.conf"), 0o664);
+            assertRefused("group-writable include", path.join(src, "azure.conf"), /group- or world-writable/);
+        });
+
+        it("refuses a world-writable slurm.conf", function () {
+            fs.chmodSync(path.join(src, "slurm.conf"), 0o646);
+            assertRefused("world-writable slurm.conf", path.join(src, "slurm.conf"), /group- or world-writable/);
+        });
+
+        it("refuses a seeded munge.key readable by others (0644)", function () {
+            fs.chmodSync(path.join(src, "munge.key"), 0o644);
+            assertRefused("0644 key", path.join(src, "munge.key"), /accessible to group or others/);
+        });
+
+        it("refuses the cluster directory owned by a non-root user", function () {
+            fs.chownSync(src, NOBODY, 0);
+            assertRefused("non-root cluster dir", src, /owned by uid \d+, not root/);
+        });
+
+        it("refuses a group-writable apps/slurm directory", function () {
+            fs.chmodSync(path.dirname(src), 0o775);
+            assertRefused("group-writable apps/slurm", path.dirname(src), /group- or world-writable/);
+        });
+
+        it("refuses the top of /shared when it is world-writable (1777)", function () {
+            fs.chmodSync(shared, 0o1777);
+            assertRefused("1777 /shared", shared, /group- or world-writable \(mode 1777\)/);
+        });
+
+        it("refuses the top of /shared when a non-root user owns it", function () {
+            fs.chownSync(shared, NOBODY, 0);
+            assertRefused("non-root /shared", shared, /owned by uid \d+, not root/);
+        });
+
+        it("refuses a symlinked munge.key (pointing at /etc/shadow)", function () {
+            fs.rmSync(path.join(src, "munge.key"));
+            fs.symlinkSync("/etc/shadow", path.join(src, "munge.key"));
+            assertRefused("symlinked key", path.join(src, "munge.key"), /symbolic link/);
+        });
+
+        it("refuses a symlinked included file (pointing at /etc/shadow)", function () {
+            fs.rmSync(path.join(src, "azure.conf"));
+            fs.symlinkSync("/etc/shadow", path.join(src, "azure.conf"));
+            assertRefused("symlinked include", path.join(src, "azure.conf"), /symbolic link/);
+        });
+
+        it("refuses a symlinked directory on the path (apps/slurm/<cluster> -> elsewhere)", function () {
+            const elsewhere = path.join(tmp, "elsewhere");
+            fs.renameSync(src, elsewhere);
+            fs.symlinkSync(elsewhere, src);
+            assertRefused("symlinked dir", src, /symbolic link/);
+        });
+
+        it("refuses an Include with a '/' (absolute path)", function () {
+            put(path.join(src, "slurm.conf"), `${SLURM_CONF}Include /etc/shadow\n`);
+            put(path.join(src, "shadow"), "root:x:1:\n");
+            assertRefused("Include /etc/shadow", path.join(src, "slurm.conf"), /Include '\/etc\/shadow'/);
+        });
+
+        it("refuses an Include with '..'", function () {
+            put(path.join(src, "slurm.conf"), `${SLURM_CONF}Include ../../x.conf\n`);
+            put(path.join(src, "x.conf"), "# x\n");
+            assertRefused("Include ../../x.conf", path.join(src, "slurm.conf"), /Include '\.\.\/\.\.\/x\.conf'/);
+        });
+
+        it("refuses a zero-byte munge.key and keeps the installed key", function () {
+            put(path.join(src, "munge.key"), Buffer.alloc(0), 0o400);
+            assertRefused("zero-byte key", path.join(src, "munge.key"), /size 0 bytes is outside 32\.\.1024/);
+        });
+
+        it("refuses a short munge.key (31 bytes, munge needs at least 32)", function () {
+            put(path.join(src, "munge.key"), crypto.randomBytes(31), 0o400);
+            assertRefused("short key", path.join(src, "munge.key"), /size 31 bytes is outside 32\.\.1024/);
+        });
+
+        it("refuses an oversized munge.key (1025 bytes, munge keys are at most 1024)", function () {
+            put(path.join(src, "munge.key"), crypto.randomBytes(1025), 0o400);
+            assertRefused("oversized key", path.join(src, "munge.key"), /size 1025 bytes is outside 32\.\.1024/);
+        });
+
+        it("refuses an oversized config file (over 1 MiB)", function () {
+            put(path.join(src, "azure.conf"), `${"# padding\n".repeat(110000)}`);
+            assertRefused("oversized include", path.join(src, "azure.conf"), /size \d+ bytes is outside 0\.\.1048576/);
+        });
+
+        it("--check refuses the same way (a symlinked key is never read)", function () {
+            fs.rmSync(path.join(src, "munge.key"));
+            fs.symlinkSync("/etc/shadow", path.join(src, "munge.key"));
+            const r = sync("--check");
+            assert.strictEqual(r.status, 4, r.text);
+            assert.match(r.stderr.toString(), /munge\.key.*symbolic link/);
+        });
+    });
+
+    describe("scheduler seed (seed-shared.sh) from a fake /sched into a fake /shared", function () {
+        let tmp = "";
+        let sched = "", src = "", shared = "";
+        const key = crypto.randomBytes(1024);
+        const outputs: Buffer[] = [];
+        let staging: string[] = [];
+
+        before(function () {
+            requirePrereqs(this, "seed trust checks", { root: true, commands: ["sha256sum", "stat"] });
+        });
+
+        beforeEach(function () {
+            tmp = mkTemp("cst-trust-seed-");
+            sched = path.join(tmp, "sched");
+            src = path.join(sched, "c1");
+            shared = path.join(tmp, "shared");
+            fs.mkdirSync(src, { recursive: true, mode: 0o755 });
+            fs.mkdirSync(shared, { mode: 0o755 });
+            for (const d of [sched, src, shared]) fs.chmodSync(d, 0o755);
+            put(path.join(src, "munge.key"), key, 0o400);
+            put(path.join(src, "slurm.conf"), SLURM_CONF);
+            put(path.join(src, "azure.conf"), "PartitionName=hpc Nodes=compute Default=YES\n");
+            put(path.join(src, "site_specific.conf"), "# site\n");
+            staging = stagingDirs();
+        });
+
+        afterEach(function () {
+            if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+            assert.deepStrictEqual(stagingDirs(), staging, "the seed left a staging directory (key copies) behind");
+        });
+
+        after(function () {
+            for (const out of outputs) assertNoKeyMaterial(out, key, "seed output");
+        });
+
+        /** As the remote Command runs it: `bash -s -- <args>` with the script on stdin. */
+        const seed = (): RunResult => {
+            const inv = seedInvocation("c1", { schedRoot: sched, sharedRoot: shared });
+            const r = run(["bash", "-c", inv.command], { input: fs.readFileSync(SEED), env: { PATH: SBIN_PATH } });
+            outputs.push(r.stdout, r.stderr);
+            return r;
+        };
+        const dest = () => path.join(shared, "apps", "slurm", "c1");
+
+        const assertRefused = (what: string, where: string, reason: RegExp) => {
+            const before = snapshot(shared);
+            const r = seed();
+            assert.notStrictEqual(r.status, 0, `${what}: the seed must refuse\n${r.text}`);
+            const err = r.stderr.toString();
+            assert.ok(err.includes(where), `${what}: stderr must name ${where}\n${r.text}`);
+            assert.match(err, reason, `${what}: stderr must say why\n${r.text}`);
+            assert.deepStrictEqual(snapshot(shared), before, `${what}: /shared changed`);
+        };
+
+        it("control: publishes the key 0400 root and slurm.conf + includes 0644 root, nothing else", function () {
+            put(path.join(src, "gres.conf"), "# present, not included\n");
+            put(path.join(src, "plugstack.conf"), "# present, not included\n");
+            put(path.join(src, "slurmdbd.conf"), "StoragePass=secret\n", 0o600);
+            const r = seed();
+            assert.strictEqual(r.status, 0, r.text);
+            assert.deepStrictEqual(fs.readdirSync(dest()).sort(), ["azure.conf", "munge.key", "site_specific.conf", "slurm.conf"]);
+            for (const f of fs.readdirSync(dest())) {
+                const st = fs.lstatSync(path.join(dest(), f));
+                assert.ok(st.isFile(), f);
+                assert.strictEqual(st.mode & 0o7777, f === "munge.key" ? 0o400 : 0o644, f);
+                assert.strictEqual(st.uid, 0, f);
+            }
+        });
+
+        it("accepts the owners cyclecloud-slurm uses: munge.key owned by munge, config owned by slurm", function () {
+            if (run(["id", "munge"]).status !== 0 || run(["id", "slurm"]).status !== 0) this.skip();
+            runOk(["chown", "munge:munge", path.join(src, "munge.key")]);
+            fs.chmodSync(path.join(src, "munge.key"), 0o700);
+            runOk(["chown", "slurm:slurm", path.join(src, "azure.conf")]);
+            const r = seed();
+            assert.strictEqual(r.status, 0, r.text);
+            assert.strictEqual(fs.statSync(path.join(dest(), "munge.key")).uid, 0);
+        });
+
+        it("refuses a symlinked include in /sched (pointing at /etc/shadow)", function () {
+            fs.rmSync(path.join(src, "azure.conf"));
+            fs.symlinkSync("/etc/shadow", path.join(src, "azure.conf"));
+            assertRefused("symlinked include", path.join(src, "azure.conf"), /symbolic link/);
+        });
+
+        it("refuses a symlinked munge.key in /sched", function () {
+            fs.rmSync(path.join(src, "munge.key"));
+            fs.symlinkSync("/etc/shadow", path.join(src, "munge.key"));
+            assertRefused("symlinked key", path.join(src, "munge.key"), /symbolic link/);
+        });
+
+        it("refuses a symlinked /sched/<cluster> directory", function () {
+            const elsewhere = path.join(tmp, "elsewhere");
+            fs.renameSync(src, elsewhere);
+            fs.symlinkSync(elsewhere, src);
+            assertRefused("symlinked source dir", src, /symbolic link/);
+        });
+
+        it("refuses a config file in /sched owned by another user", function () {
+            fs.chownSync(path.join(src, "azure.conf"), NOBODY, 0);
+            assertRefused("foreign include", path.join(src, "azure.conf"), /owned by uid \d+/);
+        });
+
+        it("refuses a group-writable /sched/<cluster> directory", function () {
+            fs.chmodSync(src, 0o775);
+            assertRefused("group-writable source dir", src, /group- or world-writable/);
+        });
+
+        it("refuses a world-writable slurm.conf in /sched", function () {
+            fs.chmodSync(path.join(src, "slurm.conf"), 0o666);
+            assertRefused("world-writable slurm.conf", path.join(src, "slurm.conf"), /group- or world-writable/);
+        });
+
+        it("refuses an Include with a '/' or '..'", function () {
+            put(path.join(src, "x.conf"), "# x\n");
+            for (const target of ["/etc/x.conf", "../c1/x.conf"]) {
+                put(path.join(src, "slurm.conf"), `${SLURM_CONF}Include ${target}\n`);
+                assertRefused(`Include ${target}`, path.join(src, "slurm.conf"), /only plain file names/);
+            }
+        });
+
+        it("refuses a zero-byte, a short and an oversized munge.key", function () {
+            for (const size of [0, 31, 1025]) {
+                put(path.join(src, "munge.key"), crypto.randomBytes(size), 0o400);
+                assertRefused(`${size}-byte key`, path.join(src, "munge.key"), new RegExp(`size ${size} bytes is outside 32\\.\\.1024`));
+            }
+        });
+
+        it("refuses a world-writable /shared (1777) and writes nothing there", function () {
+            fs.chmodSync(shared, 0o1777);
+            assertRefused("1777 /shared", shared, /group- or world-writable/);
+        });
+
+        it("refuses /shared/apps owned by a non-root user", function () {
+            fs.mkdirSync(path.join(shared, "apps"), { mode: 0o755 });
+            fs.chownSync(path.join(shared, "apps"), NOBODY, 0);
+            assertRefused("non-root /shared/apps", path.join(shared, "apps"), /owned by uid \d+/);
+        });
+
+        it("refuses a symlinked /shared/apps/slurm (it would publish into the link's target)", function () {
+            const elsewhere = path.join(tmp, "attacker-dir");
+            fs.mkdirSync(elsewhere, { mode: 0o755 });
+            fs.mkdirSync(path.join(shared, "apps"), { mode: 0o755 });
+            fs.symlinkSync(elsewhere, path.join(shared, "apps", "slurm"));
+            assertRefused("symlinked apps/slurm", path.join(shared, "apps", "slurm"), /symbolic link/);
+            assert.deepStrictEqual(fs.readdirSync(elsewhere), []);
+        });
+    });
+
+    describe("login node with real munge and Slurm in network namespaces", function () {
+        let tmp = "";
+        let user: TestUser | undefined;
+        let c: MiniCluster | undefined;
+        let watcher: ChildProcess | undefined;
+        let watchFile = "";
+        let wrapperDir = "", checkRecord = "", failingRestart = "";
+        const outputs: Buffer[] = [];
+        const canary = crypto.randomBytes(64);
+
+        before(async function () {
+            requirePrereqs(this, "Slurm cluster in network namespaces", {
+                root: true,
+                commands: ["/usr/sbin/sshd", "ssh", "ssh-keygen", "ip", "nsenter", "unshare", "setpriv", "munged", "munge", "unmunge",
+                    "slurmctld", "slurmd", "sbatch", "scontrol", "sinfo", "useradd", "userdel", "flock", "timeout", "sha256sum"],
+            });
+            tmp = mkTemp("cst-trust-cluster-");
+            // Every process's command line, as `ps` would show it, sampled while the scripts run.
+            watchFile = path.join(tmp, "cmdlines");
+            watcher = spawn(process.execPath, ["-e", WATCHER, watchFile], { stdio: "ignore" });
+            user = createTestUser(`cstrust${process.pid}`, 24456);
+            c = new MiniCluster(path.join(tmp, "c"), `cstt${process.pid}`, "cstrust", user);
+            await c.setUp();
+            // The Slurm client as the sync finds it on PATH, recording who runs it (then the real sinfo).
+            wrapperDir = path.join(tmp, "bin");
+            fs.mkdirSync(wrapperDir, { mode: 0o755 });
+            checkRecord = path.join(tmp, "sinfo-uids");
+            put(checkRecord, "", 0o666);
+            put(path.join(wrapperDir, "sinfo"), `#!/bin/sh\nid -u >>${checkRecord}\nexec /usr/bin/sinfo "$@"\n`, 0o755);
+            // `systemctl restart munge` when munged fails to start: systemctl exits 1 ("Job for munge.service failed").
+            failingRestart = path.join(tmp, "restart-fails.sh");
+            put(failingRestart, "#!/bin/sh\necho 'Job for munge.service failed because the control process exited with error code.' >&2\nexit 1\n", 0o755);
+            const seedInv = seedInvocation(c.clusterDir, { schedRoot: c.schedRoot, sharedRoot: c.sharedRoot });
+            const seeded = c.sshd.ssh(seedInv.command, fs.readFileSync(SEED, "utf8"));
+            outputs.push(seeded.stdout, seeded.stderr);
+            assert.strictEqual(seeded.status, 0, seeded.text);
+            await c.startSchedulerAndCompute();
+            writeKey(c.login.munge.keyFile, crypto.randomBytes(1024), "munge");
+            c.restartLoginMunge();
+        });
+
+        after(async function () {
+            if (c) await c.tearDown();
+            if (watcher?.pid) await stopPid(watcher.pid);
+            if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+            removeTestUser(user);
+        });
+
+        const sync = (env: Record<string, string> = {}): RunResult => {
+            const base = Object.fromEntries(c!.syncEnv().map(kv => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+            const all = { ...base, ...env };
+            const r = run(c!.net.hostArgv("login", ["env", "-i", ...Object.entries(all).map(([k, v]) => `${k}=${v}`), "bash", SYNC]),
+                { timeoutMs: 60000 });
+            outputs.push(r.stdout, r.stderr);
+            return r;
+        };
+
+        it("the controller check (sinfo) does not run as root, so a PluginDir in slurm.conf cannot give root", function () {
+            const r = sync({ PATH: `${wrapperDir}:${SBIN_PATH}` });
+            assert.strictEqual(r.status, 0, r.text);
+            assert.match(r.stdout.toString(), /controller accepts/);
+            const uids = fs.readFileSync(checkRecord, "utf8").trim().split("\n").filter(Boolean).map(Number);
+            assert.ok(uids.length > 0, "sinfo was not run through PATH");
+            assert.deepStrictEqual(uids.filter(u => u === 0), [], `sinfo ran as root (uids seen: ${uids.join(",")})`);
+            assert.ok(uids.every(u => u === NOBODY), `sinfo ran as ${uids.join(",")}, expected nobody (${NOBODY})`);
+        });
+
+        it("a key change whose munge restart fails is reported as a failure on every run until munge runs with the seeded key", async function () {
+            writeKey(c!.login.munge.keyFile, crypto.randomBytes(1024), "munge");
+            c!.restartLoginMunge();
+            const pid = c!.loginMungePid();
+            const first = sync({ MUNGE_RESTART_CMD: failingRestart });
+            assert.notStrictEqual(first.status, 0, first.text);
+            assert.match(first.stderr.toString(), /munge restart failed/);
+            assert.ok(fs.readFileSync(c!.login.munge.keyFile).equals(c!.key), "the seeded key is installed");
+            assert.strictEqual(c!.loginMungePid(), pid, "munged still runs with the old key");
+            for (let i = 0; i < 2; i++) {
+                const again = sync({ MUNGE_RESTART_CMD: failingRestart });
+                assert.notStrictEqual(again.status, 0, `run ${i + 2} after the failed restart must fail too:\n${again.text}`);
+                assert.doesNotMatch(again.stdout.toString(), /up to date/);
+                assert.match(again.stderr.toString(), /munge restart failed/);
+            }
+            const healed = sync();
+            assert.strictEqual(healed.status, 0, healed.text);
+            assert.match(healed.stdout.toString(), /restarting munge/);
+            assert.match(healed.stdout.toString(), /controller accepts/);
+            assert.notStrictEqual(c!.loginMungePid(), pid, "munged restarted");
+            assert.ok(!fs.existsSync(c!.login.state), "marker removed once munge runs with the seeded key");
+            const quiet = sync();
+            assert.strictEqual(quiet.status, 0, quiet.text);
+            assert.match(quiet.stdout.toString(), /up to date/);
+            const job = await c!.submitJob("after-restart");
+            assert.strictEqual(job.state, "COMPLETED", job.output);
+        });
+
+        it("no key material on any process's command line while the scripts ran, nor in their output", async function () {
+            // The watcher sees what ps sees: a command line with the canary (hex) must show up in its record.
+            run(["bash", "-c", `: ${canary.toString("hex")}; sleep 0.3`]);
+            await sleep(200);
+            await stopPid(watcher!.pid!);
+            const lines = fs.readFileSync(watchFile, "utf8").split("\n").filter(Boolean).map(l => Buffer.from(l, "base64"));
+            assert.ok(lines.some(l => l.toString("latin1").includes(canary.toString("hex"))), "the watcher did not see the canary");
+            assert.ok(lines.some(l => l.toString("latin1").includes(path.basename(SYNC))), "the watcher never saw the sync running");
+            assert.ok(lines.some(l => /bash\0-s\0--\0/.test(l.toString("latin1"))), "the watcher never saw the seed running");
+            for (const l of lines) assertNoKeyMaterial(l, c!.key, `command line ${JSON.stringify(l.toString("latin1").slice(0, 80))}`);
+            for (const out of outputs) assertNoKeyMaterial(out, c!.key, "seed/sync output");
+        });
+    });
+});
+
+/** Records every distinct /proc/<pid>/cmdline (base64, one a line) until SIGTERM. */
+const WATCHER = `
+const fs = require("fs");
+const out = process.argv[1];
+const seen = new Set();
+let stop = false;
+process.on("SIGTERM", () => { stop = true; });
+const sweep = () => {
+    for (const p of fs.readdirSync("/proc")) {
+        if (!/^[0-9]+$/.test(p)) continue;
+        let c;
+        try { c = fs.readFileSync("/proc/" + p + "/cmdline"); } catch { continue; }
+        if (c.length === 0) continue;
+        const k = c.toString("base64");
+        if (!seen.has(k)) { seen.add(k); fs.appendFileSync(out, k + "\\n"); }
+    }
+};
+const loop = () => { if (stop) process.exit(0); sweep(); setTimeout(loop, 1); };
+loop();
+`;
