@@ -198,6 +198,20 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         assert.strictEqual(ready(readinessArgs({ partitions: ["hpc"], timeoutSeconds: BOUND, jobTimeoutSeconds: 30 })).status, 0);
     });
 
+    it("a group-writable seeded file on /shared: the sync check refuses it, exit 18 (/shared not trusted) within the bound", function () {
+        const file = path.join(c!.seededDir, "azure.conf");
+        fs.chmodSync(file, 0o664);
+        try {
+            const r = ready(readinessArgs({ partitions: ["hpc"], timeoutSeconds: BOUND, jobTimeoutSeconds: 30 }));
+            assert.strictEqual(r.status, 18, r.text);
+            assert.match(r.stderr.toString(), /FAIL \[\/shared not trusted\]/);
+            assert.match(r.stderr.toString(), /azure\.conf/, "the refused path is shown");
+            assert.ok(r.seconds < BOUND + 15, `took ${r.seconds} s`);
+        } finally {
+            fs.chmodSync(file, 0o644);
+        }
+    });
+
     it("the scheduler stopped: exit 13 (controller unreachable) within the bound", async function () {
         const pid = Number(fs.readFileSync(path.join(tmp, "hosts", "scheduler", "slurmctld.pid"), "utf8").trim());
         assert.ok(await stopPid(pid), "slurmctld stopped");

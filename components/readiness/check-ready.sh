@@ -28,6 +28,7 @@
 #   16 no node came up       the test job was still pending at --job-timeout (cancelled), or BOOT_FAIL/NODE_FAIL
 #   17 job failed            the test job could not be submitted, ended in another state than COMPLETED, or
 #                            did not run on a compute node
+#   18 /shared not trusted   the sync script refused a path in /shared (symlink, wrong owner or mode, size)
 #
 # Environment (all optional; the defaults are the production paths, tests point them elsewhere):
 #   READY_USER              service account name                                  (slurm-readiness)
@@ -116,6 +117,8 @@ check_sync() {
             case $rc in
                 2) fail 12 "key mismatch" "the login node's munge key is not the scheduler's (slurm-sync-from-shared --check exit 2)" \
                     "sudo slurm-sync-from-shared --check; systemctl status slurm-sync.timer munge; journalctl -u slurm-sync" ;;
+                4) fail 18 "/shared not trusted" "the sync script refused a path under $MOUNT (sync check exit 4; the path and reason are above)" \
+                    "sudo slurm-sync-from-shared --check; ls -la $SYNC_SOURCE; on the scheduler: re-run the seed (pulumi up)" ;;
                 3 | 124) fail 13 "controller unreachable" "slurmctld did not answer the login node (sync check exit $rc)" \
                     "scontrol ping; sinfo; on the scheduler: systemctl status slurmctld" ;;
                 *) fail 11 "not synced" "the seeded files are missing or not installed on the login node (sync check exit $rc)" \
