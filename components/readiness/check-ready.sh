@@ -8,7 +8,8 @@
 #   3. the readiness service account exists and is published to the cluster's account registry,
 #   4. `sinfo`, run as that account, answers from the scheduler with every expected partition,
 #   5. (only with --test-job PARTITION) a short job submitted as that account completes on a compute node.
-# Every wait is bounded: steps 1, 2 and 4 share --timeout; step 5 has --job-timeout. Polls every READY_POLL s.
+# Every wait is bounded: steps 1, 2 and 4 share --timeout (an attempt of step 2 started just before the
+# bound may run 10 s past it); step 5 has --job-timeout. Polls every READY_POLL s.
 # Changes: creates the local service account READY_USER (group of the same ID, UID from the accounts'
 # accepted range, no password, home SHARED_HOME/<name>) if it is missing and publishes it with
 # READY_PUBLISH_CMD --user <name> (the same means as users' accounts); with --test-job, submits one job
@@ -51,6 +52,7 @@ SYNC_DEFAULTS=${READY_SYNC_DEFAULTS:-/etc/default/slurm-sync}
 ACCOUNTS_DEFAULTS=${READY_ACCOUNTS_DEFAULTS:-/etc/default/cluster-accounts}
 PUBLISH_CMD=${READY_PUBLISH_CMD:-/usr/local/sbin/cluster-account-publish}
 POLL=${READY_POLL:-5}
+readonly SYNC_ATTEMPT_MIN=10
 CONF_DIR=${SLURM_CONF_DIR:-/etc/slurm}
 readonly CLIENT_PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin
 
@@ -103,15 +105,23 @@ check_mount() {
 }
 
 check_sync() {
-    local deadline=$1 rc out left
+    local deadline=$1 rc out left last_rc=0 last_out=""
     for (( ; ; )); do
         left=$(remaining "$deadline")
         rc=0
-        out=$(SLURM_SYNC_SOURCE=$SYNC_SOURCE SLURM_CONF_DIR=$CONF_DIR timeout "$((left > 0 ? left : 1))" "$SYNC_CMD" --check 2>&1) || rc=$?
+        # At least SYNC_ATTEMPT_MIN s per attempt: an attempt cut short says nothing about the link.
+        out=$(SLURM_SYNC_SOURCE=$SYNC_SOURCE SLURM_CONF_DIR=$CONF_DIR timeout "$((left > SYNC_ATTEMPT_MIN ? left : SYNC_ATTEMPT_MIN))" "$SYNC_CMD" --check 2>&1) || rc=$?
         if ((rc == 0)); then
             log "ok [sync] seeded munge key and Slurm config installed, controller accepts them"
             return 0
         fi
+        # Report what the last complete attempt said; a timed-out one (124) only when there was nothing else.
+        if ((rc != 124 || last_rc == 0)); then
+            last_rc=$rc
+            last_out=$out
+        fi
+        rc=$last_rc
+        out=$last_out
         if (($(now) >= deadline)); then
             printf '%s\n' "$out" | sed 's/^/  | /' >&2
             case $rc in
