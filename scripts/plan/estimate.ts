@@ -56,7 +56,7 @@ export const READINESS_TEST_JOB_SECONDS = 600;
 function readinessDuration(r: PlanResource): Duration {
     const create = String(r.inputs.create ?? "");
     const check = { label: "check (mount, munge key/config sync, sinfo partitions)", seconds: READINESS_CHECK_SECONDS };
-    const source = `${EST} (check-ready.sh waits up to a minute for the login node's sync timer; ~3.5 s measured on the test cluster)`;
+    const source = `${EST} (check-ready.sh waits up to a minute for the login node's sync timer; 3-6 s measured on the namespaced test cluster, median of 5 runs)`;
     if (!/'--test-job'/.test(create)) {
         return { seconds: READINESS_CHECK_SECONDS, parts: [check], source: `${source}; optional test job off (readinessTestJob=true adds ~${READINESS_TEST_JOB_SECONDS} s)` };
     }
