@@ -24,7 +24,7 @@ const resourceGroup = new resources.ResourceGroup("rg", {
     resourceGroupName: settings.resourceGroupName,
     location: settings.location,
     tags: settings.tags,
-});
+}, { retainOnDelete: !settings.deleteSharedOnDestroy }); // deleting the group would delete the retained NFS share in it
 
 const net = new Network("network", { resourceGroupName: resourceGroup.name, namePrefix, settings });
 
@@ -72,7 +72,9 @@ const slurm = new SlurmCluster("slurm", {
 });
 
 // Last: the cluster works end to end from the login node (or `pulumi up` fails naming the broken link).
-const readiness = new ReadinessCheck("readiness", { settings, secrets, server: cyclecloud, cluster: slurm, login });
+const readiness = new ReadinessCheck("readiness", {
+    settings, secrets, server: cyclecloud, cluster: slurm, login, resourceGroupName: resourceGroup.name,
+});
 
 new EntraAccess("entra", {
     settings,

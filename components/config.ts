@@ -53,6 +53,8 @@ export interface ImageUrn {
 
 export interface Settings {
     stack: string;
+    /** Delete the NFS share and its account (every home directory) on `pulumi destroy`; default false: keep them. */
+    deleteSharedOnDestroy: boolean;
     location: string;
     resourceGroupName: string;
     tags: Record<string, string>;
@@ -111,6 +113,8 @@ export interface SshProxy {
     host: string;
     port: number;
     user: string;
+    /** The jump host's pinned SSH host key (sshProxyHostKey, required with sshProxyHost). */
+    hostKey: string;
 }
 
 export interface RemoteAccess {
@@ -122,11 +126,19 @@ export interface RemoteAccess {
     mode: "direct" | "proxy" | "bastionTunnel";
     proxy?: SshProxy;
     tunnelPort?: number;
-    /** Pinned host keys ("ssh-ed25519 AAAA..."); when absent the key learnt on first contact is pinned. */
+    /**
+     * Pinned host keys ("ssh-ed25519 AAAA..."). When absent, the CycleCloud server's key is read through Azure
+     * (a VM Run Command) and the scheduler's by the server from inside the VNet; never from the SSH session itself.
+     */
     cyclecloudHostKey?: string;
     schedulerHostKey?: string;
     /** SSH dial attempts before a remote Command gives up (a new VM or tunnel may take minutes). */
     dialAttempts: number;
+    /**
+     * Where the remote Commands' SSH connections enter the VNet (direct and proxy modes; the NSGs admit SSH to the
+     * CycleCloud server and the scheduler from here). In tunnel mode they come from AzureBastionSubnet.
+     */
+    deploySourcePrefix?: string;
 }
 
 /** Config keys that hold secrets: set them with `pulumi config set --secret <key>`. Never in `Settings`. */
@@ -338,6 +350,11 @@ const rawSchema = z.object({
     bastionTunnelPort: intFromString(1024, 65535).optional(),
     cyclecloudHostKey: hostKey.optional(),
     schedulerHostKey: hostKey.optional(),
+    sshProxyHostKey: hostKey.optional(),
+    deploySourcePrefix: z.string().refine(s => hostCidr(s) !== undefined, {
+        message: "must be an IPv4 address range such as 10.50.1.0/24 or 10.50.1.4/32 (prefix length 8-32)",
+    }).optional(),
+    deleteSharedOnDestroy: boolFromString.default(false),
     sshDialAttempts: intFromString(1, 1000).default(DEFAULTS.sshDialAttempts),
     readinessTestJob: boolFromString.default(DEFAULTS.readinessTestJob),
     readinessTimeoutSeconds: intFromString(30, 7200).default(DEFAULTS.readinessTimeoutSeconds),
@@ -466,7 +483,7 @@ function crossChecks(raw: RawSettings, problems: string[]): void {
  * returns the typed settings; throws a ConfigError that lists every problem.
  */
 export function parseSettings(input: Record<string, unknown>, stack: string): Settings {
-    const problems: string[] = [];
+    const problems: string[] = controlCharacterProblems(input);
     const result = rawSchema.safeParse(input);
     if (!result.success) {
         for (const issue of result.error.issues) {
@@ -486,11 +503,13 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
     const raw = result.data;
     crossChecks(raw, problems);
     cyclecloudChecks(raw, problems);
+    safetyChecks(raw, problems);
     if (problems.length > 0) throw new ConfigError(problems);
     const resourceGroupName = raw.resourceGroupName ?? `rg-${PROJECT}-${stack}`;
 
     return {
         stack,
+        deleteSharedOnDestroy: raw.deleteSharedOnDestroy,
         location: raw.location,
         resourceGroupName,
         tags: { ...raw.tags, "pulumi-project": PROJECT, "pulumi-stack": stack },
@@ -553,7 +572,9 @@ export function clusterResourceGroupDefault(resourceGroupName: string): string {
 }
 
 function remoteAccess(raw: RawSettings): RemoteAccess {
+    const literalProxy = raw.sshProxyHost !== undefined && ipaddr.IPv4.isValidFourPartDecimal(raw.sshProxyHost) ? `${raw.sshProxyHost}/32` : undefined;
     const common = {
+        deploySourcePrefix: raw.bastionTunnelPort !== undefined ? undefined : raw.deploySourcePrefix ?? literalProxy,
         cyclecloudHostKey: raw.cyclecloudHostKey?.trim(),
         schedulerHostKey: raw.schedulerHostKey?.trim(),
         dialAttempts: raw.sshDialAttempts,
@@ -565,6 +586,7 @@ function remoteAccess(raw: RawSettings): RemoteAccess {
                 host: raw.sshProxyHost,
                 port: raw.sshProxyPort ?? DEFAULTS.sshProxyPort,
                 user: raw.sshProxyUser ?? raw.cyclecloudAdminUsername,
+                hostKey: raw.sshProxyHostKey?.trim() ?? "",
             },
             ...common,
         };
@@ -579,9 +601,23 @@ function cyclecloudChecks(raw: RawSettings, problems: string[]): void {
             "(unset one with `pulumi config rm`)");
     }
     if (raw.sshProxyHost === undefined) {
-        for (const key of ["sshProxyPort", "sshProxyUser"] as const) {
+        for (const key of ["sshProxyPort", "sshProxyUser", "sshProxyHostKey"] as const) {
             if (raw[key] !== undefined) problems.push(`${key}: only applies with sshProxyHost, which is not set`);
         }
+    }
+    if (raw.bastionTunnelPort !== undefined && raw.deploySourcePrefix !== undefined) {
+        problems.push("deploySourcePrefix: does not apply with bastionTunnelPort (the connections come from AzureBastionSubnet); remove it");
+    } else if (raw.bastionTunnelPort === undefined && raw.deploySourcePrefix === undefined &&
+        !(raw.sshProxyHost !== undefined && ipaddr.IPv4.isValidFourPartDecimal(raw.sshProxyHost))) {
+        problems.push("deploySourcePrefix: is required " + (raw.sshProxyHost !== undefined
+            ? `when sshProxyHost is a name (${raw.sshProxyHost}): the address range its SSH connections come from inside the VNet`
+            : "without bastionTunnelPort or sshProxyHost: the address range this machine's SSH connections come from inside the VNet") +
+            "; the NSGs admit SSH to the CycleCloud server and the scheduler from there only");
+    }
+    if (raw.sshProxyHost !== undefined && raw.sshProxyHostKey === undefined) {
+        problems.push("sshProxyHostKey: is required with sshProxyHost: the jump host's SSH host key, checked on every connection " +
+            "(get it from the jump host itself, e.g. `cat /etc/ssh/ssh_host_ed25519_key.pub` there, or compare `ssh-keyscan` " +
+            "with a fingerprint its owner gives you): pulumi config set sshProxyHostKey 'ssh-ed25519 AAAA...'");
     }
     raw.users.forEach((u, i) => {
         if (u.name === raw.cyclecloudAdminUsername) {
@@ -591,6 +627,132 @@ function cyclecloudChecks(raw: RawSettings, problems: string[]): void {
     const loginRg = raw.resourceGroupName ?? "";
     if (raw.clusterResourceGroupName !== undefined && raw.clusterResourceGroupName.toLowerCase() === loginRg.toLowerCase()) {
         problems.push("clusterResourceGroupName: must differ from resourceGroupName: CycleCloud gets Contributor on it");
+    }
+}
+
+// ---- values that pass the field rules but break or weaken the deployment (issue 10, item 8) -----------
+
+/**
+ * Linux names a cluster user must never take: system accounts of the node images (AlmaLinux, Ubuntu), the
+ * service users of Slurm, munge and CycleCloud, and admin names. A CycleCloud user record named root would
+ * get Global Node Admin on every node.
+ */
+export const RESERVED_USER_NAMES = [
+    "root", "bin", "daemon", "adm", "lp", "sync", "shutdown", "halt", "mail", "news", "uucp", "operator", "games",
+    "gopher", "ftp", "nobody", "nfsnobody", "nogroup", "sys", "man", "proxy", "www-data", "backup", "list", "irc",
+    "gnats", "sshd", "dbus", "polkitd", "chrony", "_chrony", "rpc", "rpcuser", "tss", "unbound", "libstoragemgmt",
+    "setroubleshoot", "cockpit-ws", "cockpit-wsinstance", "sssd", "clevis", "geoclue", "rtkit", "pulse", "avahi",
+    "messagebus", "syslog", "_apt", "uuidd", "tcpdump", "landscape", "lxd", "pollinate", "usbmux", "dnsmasq",
+    "slurm", "munge", "slurmrestd", "cycle_server", "cyclecloud", "admin", "administrator", "azureuser", "omsagent",
+    "nxautomation", "waagent",
+] as const;
+
+/** Azure's tag limits (learn.microsoft.com, tag-resources#limitations); storage accounts allow 128-character names. */
+export const TAG_LIMITS = { maxTags: 50, maxNameLength: 128, maxValueLength: 256, forbiddenNameChars: /[<>%&\\?/]/ } as const;
+
+/** Tags the program sets itself (tag names are case-insensitive in Azure). */
+const PROGRAM_TAG_KEYS = [LOGIN_ROLE_TAG.key, "pulumi-project", "pulumi-stack"];
+
+// C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * Every string value (in lists and maps too, map keys included) with a control character, named by its key.
+ * Leading and trailing white space is allowed (trimmed where it matters); NUL never is.
+ */
+export function controlCharacterProblems(input: Record<string, unknown>): string[] {
+    const problems: string[] = [];
+    const visit = (v: unknown, where: string) => {
+        if (typeof v === "string") {
+            const inner = v.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, "");
+            if (CONTROL_CHARACTER.test(inner)) {
+                const code = inner.codePointAt(inner.search(CONTROL_CHARACTER))!;
+                problems.push(`${where}: must not contain control characters (found U+${code.toString(16).toUpperCase().padStart(4, "0")})`);
+            }
+        } else if (Array.isArray(v)) {
+            v.forEach((x, i) => visit(x, `${where}[${i}]`));
+        } else if (v && typeof v === "object") {
+            for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+                if (CONTROL_CHARACTER.test(k)) problems.push(`${where}: a name must not contain control characters`);
+                visit(x, `${where}.${k}`);
+            }
+        }
+    };
+    for (const [k, v] of Object.entries(input)) visit(v, k);
+    return problems;
+}
+
+/** A canonical IPv4 CIDR with prefix length 8-32 (a single host allowed), or undefined. */
+function hostCidr(s: string): string | undefined {
+    try {
+        const [addr, bits] = ipaddr.IPv4.parseCIDR(s);
+        const canonical = `${ipaddr.IPv4.networkAddressFromCIDR(s).toString()}/${bits}`;
+        return bits >= 8 && canonical === s && addr.toString() === s.split("/")[0] ? canonical : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+function canonicalCidr(s: string): string | undefined {
+    try {
+        const [addr, bits] = ipaddr.IPv4.parseCIDR(s);
+        return `${addr.toString()}/${bits}`;
+    } catch {
+        return undefined;
+    }
+}
+
+function safetyChecks(raw: RawSettings, problems: string[]): void {
+    for (const key of ["vnetAddressSpace", "bastionSubnetPrefix", "cyclecloudSubnetPrefix", "loginSubnetPrefix", "computeSubnetPrefix"] as const) {
+        const canonical = canonicalCidr(raw[key]);
+        if (canonical !== undefined && canonical !== raw[key]) {
+            problems.push(`${key}: write it as ${canonical} (Azure is given the value as written; ${JSON.stringify(raw[key])} is not canonical)`);
+        }
+    }
+    const reserved = new Set<string>(RESERVED_USER_NAMES);
+    const seenEntra = new Map<string, number>();
+    raw.users.forEach((u, i) => {
+        if (reserved.has(u.name) || u.name.startsWith("systemd-")) {
+            problems.push(`users[${i}].name: "${u.name}" is a system or service account name; reserved: ${RESERVED_USER_NAMES.join(", ")}, systemd-*`);
+        }
+        const principal = u.entra.toLowerCase();
+        if (seenEntra.has(principal)) {
+            problems.push(`users[${i}].entra: ${u.entra} is already users[${seenEntra.get(principal)}]'s Entra principal; one entry per person`);
+        } else {
+            seenEntra.set(principal, i);
+        }
+    });
+    const seenGroups = new Map<string, number>();
+    raw.entraExistingGroups.forEach((g, i) => {
+        const name = g.group.trim().toLowerCase();
+        if (seenGroups.has(name)) {
+            problems.push(`entraExistingGroups[${i}].group: "${g.group}" is entraExistingGroups[${seenGroups.get(name)}] again ` +
+                "(group names are case-insensitive); list each group once");
+        } else {
+            seenGroups.set(name, i);
+        }
+    });
+    const tagNames = Object.keys(raw.tags);
+    if (tagNames.length > TAG_LIMITS.maxTags - PROGRAM_TAG_KEYS.length) {
+        problems.push(`tags: at most ${TAG_LIMITS.maxTags - PROGRAM_TAG_KEYS.length} tags (Azure allows ${TAG_LIMITS.maxTags} per resource ` +
+            `and the program adds ${PROGRAM_TAG_KEYS.join(", ")}), got ${tagNames.length}`);
+    }
+    for (const name of tagNames) {
+        const where = `tags.${name}`;
+        if (name.trim().length === 0) problems.push(`tags: a tag name must not be empty`);
+        if (name.length > TAG_LIMITS.maxNameLength) {
+            problems.push(`${where}: tag names are at most ${TAG_LIMITS.maxNameLength} characters (Azure's limit for storage accounts), got ${name.length}`);
+        }
+        if (TAG_LIMITS.forbiddenNameChars.test(name)) problems.push(`${where}: tag names must not contain < > % & \\ ? /`);
+        if (raw.tags[name].length > TAG_LIMITS.maxValueLength) {
+            problems.push(`${where}: tag values are at most ${TAG_LIMITS.maxValueLength} characters, got ${raw.tags[name].length}`);
+        }
+        const shadowed = PROGRAM_TAG_KEYS.find(k => k === name.toLowerCase());
+        if (shadowed !== undefined) {
+            problems.push(`${where}: the program sets the tag ${shadowed} itself (tag names are case-insensitive in Azure)` +
+                (shadowed === LOGIN_ROLE_TAG.key ? "; it marks the login node for the policy pack" : "") + "; remove it from tags");
+        }
     }
 }
 
@@ -667,6 +829,8 @@ function sameKey(a: string, b: string): boolean {
 
 /** Reads the secret config values as Pulumi secrets (call after loadSettings, which checked them). */
 export function loadSecrets(): Secrets {
+    const plaintext = plaintextSecretProblems();
+    if (plaintext.length > 0) throw new ConfigError(plaintext);
     const config = new pulumi.Config(PROJECT);
     return {
         cyclecloudAdminPassword: config.requireSecret("cyclecloudAdminPassword"),
@@ -674,6 +838,32 @@ export function loadSecrets(): Secrets {
         sshProxyPrivateKey: config.getSecret("sshProxyPrivateKey"),
         loginAdminSshPrivateKey: config.getSecret("loginAdminSshPrivateKey") ?? config.requireSecret("adminSshPrivateKey"),
     };
+}
+
+/**
+ * The SDK's own test of whether a config key was given as a secret: the engine passes the secret keys in
+ * PULUMI_CONFIG_SECRET_KEYS and `isConfigSecret` (runtime/config.js, internal, not in the typings) reads them.
+ */
+function configIsSecret(fullKey: string): boolean {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (k: string) => boolean };
+    if (typeof runtimeConfig.isConfigSecret !== "function") {
+        throw new Error("this @pulumi/pulumi has no runtime isConfigSecret: cannot tell secret config from plain text");
+    }
+    return runtimeConfig.isConfigSecret(fullKey);
+}
+
+/** A secret key whose value is in the stack config in plain text (it would sit unencrypted in Pulumi.<stack>.yaml). */
+export function plaintextSecretProblems(): string[] {
+    const problems: string[] = [];
+    for (const key of Object.keys(SECRET_KEYS) as SecretKey[]) {
+        const full = `${PROJECT}:${key}`;
+        if (pulumi.runtime.getConfig(full) !== undefined && !configIsSecret(full)) {
+            problems.push(`${key}: is stored in plain text in the stack config; store it encrypted instead: ` +
+                `pulumi config set --secret ${key} <value> (this replaces the plain value; rotate it if the file was shared)`);
+        }
+    }
+    return problems;
 }
 
 /** Plain values of the secrets that are set, read without the "secret read with get" warning; never logged. */
@@ -718,6 +908,7 @@ export function loadSettings(): Settings {
         problems.push(...secretProblems(rawSecretValues(), pubKey, input.sshProxyHost !== undefined,
             typeof input.loginAdminSshPublicKey === "string" ? input.loginAdminSshPublicKey : undefined));
     }
+    problems.push(...plaintextSecretProblems());
     try {
         const settings = parseSettings(input, pulumi.getStack());
         if (problems.length === 0) return settings;

@@ -48,6 +48,10 @@ export class SharedStorage extends pulumi.ComponentResource {
         super("cyclecloud-slurm-entra:storage:SharedStorage", name, {}, opts);
         const { settings, resourceGroupName } = args;
         const parent = { parent: this };
+        // /shared holds every user's home: `pulumi destroy` leaves the account, the share and its data in Azure
+        // unless the stack says otherwise (deleteSharedOnDestroy). The resource group is kept too (index.ts):
+        // deleting a group deletes everything in it, retained or not.
+        const keep = { ...parent, retainOnDelete: !settings.deleteSharedOnDestroy };
         const accountName = pulumi.all([args.subscriptionId, resourceGroupName])
             .apply(([sub, rg]) => nfsAccountName(sub, rg, settings.stack));
 
@@ -70,7 +74,7 @@ export class SharedStorage extends pulumi.ComponentResource {
             // NFS authorises by network, never by account key.
             allowSharedKeyAccess: false,
             largeFileSharesState: "Enabled",
-        }, parent);
+        }, keep);
 
         this.share = new storage.FileShare(`${name}-share`, {
             resourceGroupName,
@@ -81,7 +85,7 @@ export class SharedStorage extends pulumi.ComponentResource {
             // with root squash those writes would land as nobody and fail.
             rootSquash: "NoRootSquash",
             shareQuota: settings.nfs.quotaGiB,
-        }, parent);
+        }, keep);
 
         this.privateEndpoint = new network.PrivateEndpoint(`${name}-pe`, {
             resourceGroupName,

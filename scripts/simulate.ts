@@ -35,7 +35,7 @@ export interface SimResource {
     dependencies: string[];
     propertyDependencies: Record<string, string[]>;
     /** Resource options worth checking in tests and plans. */
-    options: { ignoreChanges: string[]; deleteBeforeReplace: boolean; additionalSecretOutputs: string[] };
+    options: { ignoreChanges: string[]; deleteBeforeReplace: boolean; additionalSecretOutputs: string[]; retainOnDelete: boolean; protect: boolean };
 }
 
 export interface SimResult {
@@ -96,6 +96,13 @@ const ARM: Record<string, [string, string] | undefined> = {
     "azure-native:managedidentity:UserAssignedIdentity": ["Microsoft.ManagedIdentity/userAssignedIdentities", "resourceName"],
 };
 
+/** A well-formed ed25519 public key ("ssh-ed25519 AAAAC3..."), the same for the same seed. */
+export function simulatedHostKey(seed: string): string {
+    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+    const blob = Buffer.concat([u32(11), Buffer.from("ssh-ed25519"), u32(32), crypto.createHash("sha256").update(`host-key/${seed}`).digest()]);
+    return `ssh-ed25519 ${blob.toString("base64")}`;
+}
+
 function uuidFrom(seed: string): string {
     const h = crypto.createHash("sha256").update(seed).digest("hex");
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
@@ -133,6 +140,9 @@ class SimulatedAzure {
         } else if (args.type === "azure-native:authorization:RoleAssignment") {
             state.name = uuidFrom(`${inputs.scope}/${inputs.roleDefinitionId}/${inputs.principalId}`);
             id = `${inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${state.name}`;
+        } else if (args.type === "azure-native:compute:VirtualMachineRunCommandByVirtualMachine") {
+            state.name = String(inputs.runCommandName ?? args.name);
+            id = `${base}/providers/Microsoft.Compute/virtualMachines/${inputs.vmName}/runCommands/${state.name}`;
         } else if (args.type.startsWith("azuread:")) {
             id = uuidFrom(`${args.type}/${args.name}`);
             state.objectId = id;
@@ -149,6 +159,7 @@ class SimulatedAzure {
                 ...c, privateIPAddress: this.allocate(String((c.subnet as { id?: string } | undefined)?.id ?? "")),
             }));
         }
+        if (args.type === "command:remote:Command") Object.assign(state, this.clusterApplyOutput(inputs));
         if (args.type === "azure-native:storage:StorageAccount") {
             state.primaryEndpoints = { file: `https://${state.name}.file.core.windows.net/` };
         }
@@ -168,9 +179,39 @@ class SimulatedAzure {
                 const name = String(inputs.displayName ?? inputs.objectId);
                 return { objectId: uuidFrom(`group/${name}`), displayName: name, id: uuidFrom(`group/${name}`) };
             }
+            case "azure-native:compute:getVirtualMachineRunCommandByVirtualMachine": {
+                // A synchronous managed Run Command read with $expand=instanceView: the script's stdout in
+                // instanceView.output (learn.microsoft.com, Get-AzVMRunCommand -Expand InstanceView).
+                const vm = String(inputs.vmName);
+                return {
+                    name: inputs.runCommandName,
+                    instanceView: {
+                        executionState: "Succeeded", exitCode: 0, error: "",
+                        output: `${simulatedHostKey(`vm/${vm}`)} root@${vm}\n`,
+                    },
+                };
+            }
             default:
                 return inputs;
         }
+    }
+
+    /**
+     * What cluster.sh's `apply` prints on success (its header documents the lines): the scheduler's private IP
+     * in the compute subnet, the config directory, the host key the server scanned and the change made.
+     */
+    private clusterApplyOutput(inputs: Record<string, unknown>): Record<string, unknown> {
+        const m = /bash -s -- 'apply' '([^']*)' '([^']*)'$/.exec(String(inputs.create ?? ""));
+        const params = /export CC_CLUSTER_PARAMS='(\{[^']*\})'/.exec(String(inputs.stdin ?? ""));
+        if (!m || !params) return {};
+        const subnet = String((JSON.parse(params[1]) as { SubnetId?: string }).SubnetId ?? "").split("/");
+        const subnetId = [...this.subnetPrefixes.keys()].find(id => id.endsWith(`/virtualNetworks/${subnet[1]}/subnets/${subnet[2]}`));
+        const ip = subnetId ? this.allocate(subnetId) : "10.0.0.4";
+        return {
+            stdout: [`SCHEDULER_IP=${ip}`, `CLUSTER_CONFIG_DIR=${m[2]}`,
+                `SCHEDULER_HOST_KEY=${simulatedHostKey(`scheduler/${m[1]}`)}`, "CLUSTER_CHANGE=created"].join("\n"),
+            stderr: "",
+        };
     }
 
     /** Next private IP of a subnet (Azure hands out from .4 on). */
@@ -226,6 +267,9 @@ class RecordingMonitor extends MockMonitor {
                 ignoreChanges: req.getIgnorechangesList(),
                 deleteBeforeReplace: req.getDeletebeforereplace(),
                 additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+                // What the engine is told: a resource it must leave in Azure on delete, or refuse to delete.
+                retainOnDelete: req.getRetainondelete() === true,
+                protect: req.getProtect() === true,
             },
         };
         await super.registerResource(req, (err: any, resp: any) => {

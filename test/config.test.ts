@@ -4,6 +4,7 @@ import * as assert from "assert";
 import * as path from "path";
 import { ConfigError, parseSettings } from "../components/config";
 import { readStackFile, simulate } from "../scripts/simulate";
+import { devStackWithSecrets } from "./cyclecloud/devStack";
 
 const devFile = path.join(__dirname, "..", "Pulumi.dev.yaml");
 
@@ -72,6 +73,31 @@ describe("config validation", () => {
         ["a misspelt key", { nfsQuota: "200" }, /^nfsQuota: unknown config key cyclecloud-slurm-entra:nfsQuota/],
         ["an unknown field in a user", { users: [{ ...alice(), shell: "/bin/zsh" }] }, /^users\[0\]\.shell: unknown field/],
         ["scale units out of range", { bastionScaleUnits: "1" }, /^bastionScaleUnits: must be an integer from 2 to 50/],
+        // Issue 10, item 8: values that passed and then broke or weakened the deployment.
+        ...["root", "slurm", "munge", "nobody", "cycle_server", "daemon", "systemd-network"].map((name): [string, Record<string, unknown>, RegExp] =>
+            [`a user named ${name}`, { users: [{ ...alice(), name }] }, new RegExp(`^users\\[0\\]\\.name: "${name}" is a system or service account name`)]),
+        ["two existing groups differing only in case", { entraExistingGroups: [{ group: "HPC Users" }, { group: "hpc users" }] },
+            /^entraExistingGroups\[1\]\.group: "hpc users" is entraExistingGroups\[0\] again/],
+        ["two users with the same Entra principal", { users: [alice(), { ...alice(), name: "carol", uid: 20003, entra: "Alice@Contoso.com" }] },
+            /^users\[1\]\.entra: Alice@Contoso\.com is already users\[0\]'s Entra principal/],
+        ["a CIDR with a leading zero", { vnetAddressSpace: "012.40.0.0/16" }, /^vnetAddressSpace: write it as 10\.40\.0\.0\/16/],
+        ["a CIDR as a 32-bit number", { vnetAddressSpace: "170393600/16" }, /^vnetAddressSpace: write it as 10\.40\.0\.0\/16/],
+        ["a prefix length with a leading zero", { computeSubnetPrefix: "10.40.16.0/020" }, /^computeSubnetPrefix: write it as 10\.40\.16\.0\/20/],
+        ["a NUL in a user's key comment", { users: [{ ...alice(), sshPublicKey: `${String(alice().sshPublicKey)}\u0000x` }] },
+            /^users\[0\]\.sshPublicKey: must not contain control characters \(found U\+0000\)/],
+        ["an escape character in a tag value", { tags: { team: "hpc\u001b[31m" } }, /^tags\.team: must not contain control characters/],
+        ["a newline inside the cluster name", { clusterName: "slurm\ndev" }, /^clusterName: must not contain control characters/],
+        ["a tag name longer than 128 characters", { tags: { ["t".repeat(129)]: "x" } }, /^tags\.t+: tag names are at most 128 characters/],
+        ["a tag value longer than 256 characters", { tags: { team: "v".repeat(257) } }, /^tags\.team: tag values are at most 256 characters/],
+        ["a tag name with a forbidden character", { tags: { "cost/center": "x" } }, /^tags\.cost\/center: tag names must not contain/],
+        ["more tags than Azure allows", { tags: Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`t${i}`, "x"])) }, /^tags: at most 47 tags/],
+        ["a tag that shadows the login tag", { tags: { "Slurm-Node-Role": "compute" } }, /^tags\.Slurm-Node-Role: the program sets the tag slurm-node-role itself/],
+        ["a jump host without its host key", { sshProxyHost: "jump.example.com" }, /^sshProxyHostKey: is required with sshProxyHost/],
+        ["direct mode without deploySourcePrefix", { bastionTunnelPort: undefined }, /^deploySourcePrefix: is required without bastionTunnelPort or sshProxyHost/],
+        ["a jump host by name without deploySourcePrefix", { bastionTunnelPort: undefined, sshProxyHost: "jump.example.com" },
+            /^deploySourcePrefix: is required when sshProxyHost is a name \(jump\.example\.com\)/],
+        ["a deploy path open to every address", { bastionTunnelPort: undefined, deploySourcePrefix: "0.0.0.0/0" }, /^deploySourcePrefix: must be an IPv4 address range/],
+        ["a deploy path in tunnel mode", { deploySourcePrefix: "10.50.1.0/24" }, /^deploySourcePrefix: does not apply with bastionTunnelPort/],
     ];
     for (const [what, change, expected] of bad) {
         it(`rejects ${what}, naming the key`, () => {
@@ -81,7 +107,7 @@ describe("config validation", () => {
     }
 
     it("asks for entraGroupName when per-user role assignments would crowd the subscription's limit", () => {
-        const many = Array.from({ length: 501 }, (_, i) => ({ ...alice(), name: `u${i}`, uid: 30000 + i }));
+        const many = Array.from({ length: 501 }, (_, i) => ({ ...alice(), name: `u${i}`, uid: 30000 + i, entra: `u${i}@contoso.com` }));
         const problems = problemsOf({ ...devInput(), users: many });
         assert.ok(problems.some(p => /^users: 501 users would get 2004 role assignments .* set entraGroupName/.test(p)), problems.join("\n"));
         const s = parseSettings({ ...devInput(), users: many, entraGroupName: "hpc-users" }, "dev");
@@ -104,6 +130,25 @@ describe("config validation", () => {
         assert.ok(result.error instanceof ConfigError, `expected a ConfigError, got ${result.error}`);
         assert.match(result.error.message, /nfsQuotaGiB: must be an integer from 100/);
         assert.strictEqual(result.resources.length, 0);
+    });
+
+    it("refuses a secret key given in plain text, in the real program, naming the key and the fix", async () => {
+        const { config, secretKeys } = devStackWithSecrets();
+        for (const key of ["cyclecloudAdminPassword", "adminSshPrivateKey"]) {
+            const result = await simulate({ stack: "dev", config, secretKeys: secretKeys.filter(k => !k.endsWith(`:${key}`)) });
+            assert.ok(result.error instanceof ConfigError, `expected a ConfigError for ${key}, got ${result.error}`);
+            assert.match(result.error.message, new RegExp(`^  - ${key}: is stored in plain text in the stack config; .*pulumi config set --secret ${key}`, "m"));
+            assert.strictEqual(result.resources.length, 0);
+            assert.ok(!result.error.message.includes(String(config[`cyclecloud-slurm-entra:${key}`]).split("\n")[1] ?? "\u0000"), "the value is shown");
+        }
+    });
+
+    it("refuses a malformed private key without showing it", async () => {
+        const { config, secretKeys } = devStackWithSecrets({ "cyclecloud-slurm-entra:adminSshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-key-c2VjcmV0\n-----END OPENSSH PRIVATE KEY-----" });
+        const result = await simulate({ stack: "dev", config, secretKeys });
+        assert.ok(result.error instanceof ConfigError, `expected a ConfigError, got ${result.error}`);
+        assert.match(result.error.message, /adminSshPrivateKey: must be an unencrypted OpenSSH or PEM private key \(the value is not shown\)/);
+        assert.ok(!result.error.message.includes("not-a-key-c2VjcmV0"));
     });
 
     it("rejects structured config that is not an object list", async () => {

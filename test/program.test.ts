@@ -5,7 +5,8 @@ import YAML from "yaml";
 import { LOGIN_ROLE_TAG, SLURM_UID, MUNGE_UID } from "../components/config";
 import { ROLE, AZURE_LINUX_VM_SIGN_IN_APP_ID } from "../components/entra";
 import { BASTION_NSG_RULES } from "../components/network";
-import { simulate, SimResource, SimResult, SIM_SUBSCRIPTION_ID } from "../scripts/simulate";
+import { HOST_KEY_FIX, parseHostKey, requireHostKey } from "../components/cyclecloud/connection";
+import { simulate, simulatedHostKey, SimResource, SimResult, SIM_SUBSCRIPTION_ID } from "../scripts/simulate";
 import { devStackWithSecrets } from "./cyclecloud/devStack";
 
 const NS = "cyclecloud-slurm-entra:";
@@ -32,6 +33,18 @@ function one(r: SimResult, type: string, name?: string): SimResource {
 /** The login node's role assignments (the CycleCloud server's own roles are tested in test/cyclecloud). */
 function entraAssignments(r: SimResult): SimResource[] {
     return all(r, "azure-native:authorization:RoleAssignment").filter(a => a.name.startsWith("entra-"));
+}
+
+/** Each private subnet's NSG rules as "priority direction access protocol source->destination:ports". */
+function nsgRulesBySubnet(r: SimResult): Record<string, string[]> {
+    const nsgs = all(r, "azure-native:network:NetworkSecurityGroup");
+    const out: Record<string, string[]> = {};
+    for (const s of all(r, "azure-native:network:Subnet").filter(x => x.inputs.subnetName !== "AzureBastionSubnet")) {
+        const nsg = nsgs.find(n => (s.inputs.networkSecurityGroup as Props).id.endsWith(`/${n.inputs.networkSecurityGroupName}`))!;
+        out[String(s.inputs.subnetName)] = (nsg.inputs.securityRules as Props[]).map(x =>
+            `${x.priority} ${x.direction} ${x.access} ${x.protocol} ${x.sourceAddressPrefix}->${x.destinationAddressPrefix}:${x.destinationPortRange ?? x.destinationPortRanges.join(",")}`);
+    }
+    return out;
 }
 
 function idOf(r: SimResult, type: string, name: string): string {
@@ -95,17 +108,35 @@ describe("program under mocks (dev stack)", function () {
         assert.strictEqual(BASTION_NSG_RULES.length, 8);
     });
 
-    it("admits SSH to the private subnets only from inside the VNet and nothing from the Internet", () => {
-        const privateSubnets = all(dev, "azure-native:network:Subnet").filter(s => s.inputs.subnetName !== "AzureBastionSubnet");
-        assert.strictEqual(privateSubnets.length, 3);
-        const nsgs = all(dev, "azure-native:network:NetworkSecurityGroup");
-        for (const s of privateSubnets) {
-            const nsg = nsgs.find(n => (s.inputs.networkSecurityGroup as Props).id.endsWith(`/${n.inputs.networkSecurityGroupName}`))!;
-            const inbound = (nsg.inputs.securityRules as Props[]).filter(r => r.direction === "Inbound");
-            const allows = inbound.filter(r => r.access === "Allow");
-            assert.deepStrictEqual(allows.map(r => [r.sourceAddressPrefix, r.destinationPortRange]), [["VirtualNetwork", "22"]]);
-            assert.ok(inbound.some(r => r.access === "Deny" && r.sourceAddressPrefix === "Internet" && r.destinationPortRange === "*"),
-                `${s.inputs.subnetName}: no deny-all from Internet`);
+    it("gives each private subnet its own NSG with exactly the flows it needs, everything else denied above AllowVnetInBound", () => {
+        assert.deepStrictEqual(nsgRulesBySubnet(dev), {
+            cyclecloud: [
+                "100 Inbound Allow Tcp 10.40.0.0/26->*:22",
+                "110 Inbound Allow Tcp 10.40.0.0/26->*:443",
+                "120 Inbound Allow Tcp 10.40.16.0/20->*:9443,5672",
+                "130 Inbound Allow Tcp 10.40.0.64/27->*:443",
+                "140 Inbound Allow Tcp 10.40.16.0/20->*:443",
+                "150 Inbound Allow Tcp 10.40.0.96/27->*:2049",
+                "160 Inbound Allow Tcp 10.40.16.0/20->*:2049",
+                "4096 Inbound Deny * *->*:*",
+            ],
+            login: [
+                "100 Inbound Allow Tcp 10.40.0.0/26->*:22",
+                "110 Inbound Allow Tcp 10.40.0.64/27->*:22",
+                "120 Inbound Allow Tcp 10.40.16.0/20->*:32768-60999",
+                "4096 Inbound Deny * *->*:*",
+            ],
+            compute: [
+                "100 Inbound Allow Tcp 10.40.0.64/27->*:22",
+                "110 Inbound Allow Tcp 10.40.0.96/27->*:22",
+                "120 Inbound Allow Tcp 10.40.0.96/27->*:6817,6818",
+                "130 Inbound Allow * 10.40.16.0/20->*:*",
+                "4096 Inbound Deny * *->*:*",
+            ],
+        });
+        for (const s of all(dev, "azure-native:network:Subnet").filter(x => x.inputs.subnetName !== "AzureBastionSubnet")) {
+            // NSG rules reach the private endpoints (NFS, locker) only with network policies enabled.
+            assert.strictEqual(s.inputs.privateEndpointNetworkPolicies, "Enabled", String(s.inputs.subnetName));
             // Outbound through the NAT gateway only.
             assert.match((s.inputs.natGateway as Props).id, /\/natGateways\//);
             assert.strictEqual(s.inputs.defaultOutboundAccess, false);
@@ -133,6 +164,21 @@ describe("program under mocks (dev stack)", function () {
         assert.strictEqual(share.inputs.rootSquash, "NoRootSquash");
         assert.strictEqual(share.inputs.shareQuota, 1024);
         assert.strictEqual(share.inputs.shareName, "shared");
+    });
+
+    it("keeps /shared on `pulumi destroy`: the account, the share and their resource group are retained, nothing else", () => {
+        const retained = dev.resources.filter(r => r.options.retainOnDelete).map(r => `${r.type} ${r.name}`).sort();
+        assert.deepStrictEqual(retained, [
+            "azure-native:resources:ResourceGroup rg",
+            "azure-native:storage:FileShare shared-share",
+            "azure-native:storage:StorageAccount shared-account",
+        ]);
+        assert.ok(dev.resources.every(r => !r.options.protect), "protect would make destroy fail instead of leaving the data");
+    });
+
+    it("deletes /shared on destroy only when deleteSharedOnDestroy is true", async () => {
+        const r = await run({ [`${NS}deleteSharedOnDestroy`]: "true" });
+        assert.deepStrictEqual(r.resources.filter(x => x.options.retainOnDelete).map(x => x.name), []);
     });
 
     it("reaches the share through a private endpoint with the privatelink DNS zone linked to the VNet", () => {
@@ -286,6 +332,17 @@ describe("program under mocks (variants)", () => {
         assert.deepStrictEqual((ca.inputs.grantControls as Props).builtInControls, ["mfa"]);
     });
 
+    it("admits the remote Commands' SSH from deploySourcePrefix (direct) or the jump host's literal address, and only there", async () => {
+        const direct = nsgRulesBySubnet(await run({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}deploySourcePrefix`]: "10.50.1.0/24" }));
+        assert.deepStrictEqual(direct.cyclecloud.slice(0, 2), ["100 Inbound Allow Tcp 10.40.0.0/26->*:22", "110 Inbound Allow Tcp 10.50.1.0/24->*:22"]);
+        assert.deepStrictEqual(direct.compute.slice(0, 2), ["100 Inbound Allow Tcp 10.40.0.64/27->*:22", "110 Inbound Allow Tcp 10.50.1.0/24->*:22"]);
+        assert.ok(!direct.login.some(x => x.includes("10.50.1.0/24")), "the deploy path does not need the login node");
+        const jump = nsgRulesBySubnet(await run({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "10.60.0.5",
+            [`${NS}sshProxyHostKey`]: simulatedHostKey("jump") }));
+        assert.deepStrictEqual(jump.cyclecloud[1], "110 Inbound Allow Tcp 10.60.0.5/32->*:22");
+        assert.deepStrictEqual(jump.compute[1], "110 Inbound Allow Tcp 10.60.0.5/32->*:22");
+    });
+
     it("leaves accelerated networking off when the VM size does not support it", async () => {
         const r = await run({ [`${NS}loginAcceleratedNetworking`]: "false", [`${NS}loginVmSize`]: "Standard_B2s" });
         assert.strictEqual(one(r, "azure-native:network:NetworkInterface", "login-nic").inputs.enableAcceleratedNetworking, false);
@@ -328,5 +385,74 @@ describe("cloud-init content", () => {
         assert.match(installer, /setsebool -P use_nfs_home_dirs on/);
         assert.match(installer, /systemctl enable --now slurm-sync\.timer/);
         assert.match(installer, /\bmunge nfs-utils\b/);
+    });
+});
+
+/** Inputs with Pulumi secret envelopes unwrapped. */
+function unwrap(value: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (Array.isArray(value)) return value.map(unwrap);
+    if (value && typeof value === "object") {
+        const o = value as Record<string, unknown>;
+        if ("4dabf18193072939515e22adb298388d" in o) return unwrap(o.value);
+        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, unwrap(v)]));
+    }
+    return value;
+}
+
+describe("first contact authenticated (host keys)", () => {
+    const JUMP_KEY = simulatedHostKey("a jump host");
+    const modes: [string, Record<string, unknown>][] = [
+        ["bastion tunnel (dev)", {}],
+        ["direct", { [`${NS}bastionTunnelPort`]: undefined, [`${NS}deploySourcePrefix`]: "10.50.1.0/24" }],
+        ["jump host", { [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com", [`${NS}sshProxyHostKey`]: JUMP_KEY,
+            [`${NS}deploySourcePrefix`]: "10.60.0.5/32" }],
+    ];
+    for (const [mode, overrides] of modes) {
+        it(`${mode}: every remote Command and every jump pins a host key from Azure or config`, async () => {
+            const r = await run(overrides);
+            const vm = one(r, "azure-native:compute:VirtualMachine", "cyclecloud-vm");
+            const serverKey = simulatedHostKey(`vm/${vm.inputs.vmName}`);
+            const schedulerKey = simulatedHostKey("scheduler/slurm-dev");
+            const commands = all(r, "command:remote:Command");
+            assert.ok(commands.length >= 4, "remote Commands missing");
+            for (const c of commands) {
+                const conn = unwrap(c.inputs.connection);
+                const toScheduler = ["slurm-scale", "slurm-seed"].includes(c.name);
+                assert.strictEqual(conn.hostKey, toScheduler ? schedulerKey : serverKey, `${c.name}: host key`);
+                if (mode === "jump host") assert.strictEqual(conn.proxy?.hostKey, JUMP_KEY, `${c.name}: jump host key`);
+                else if (toScheduler && mode.startsWith("bastion")) assert.strictEqual(conn.proxy?.hostKey, serverKey, `${c.name}: jump key`);
+                else assert.strictEqual(conn.proxy, undefined, `${c.name}: unexpected proxy`);
+            }
+        });
+    }
+
+    it("reads the CycleCloud server's key with a synchronous Run Command through ARM, and the scheduler's from the server's scan", async () => {
+        const r = await run();
+        const read = one(r, "azure-native:compute:VirtualMachineRunCommandByVirtualMachine");
+        const vm = one(r, "azure-native:compute:VirtualMachine", "cyclecloud-vm");
+        assert.strictEqual(read.inputs.vmName, vm.inputs.vmName);
+        assert.match(String((read.inputs.source as Props).script), /\ncat \/etc\/ssh\/ssh_host_ed25519_key\.pub$/);
+        assert.ok(read.propertyDependencies.source?.includes(vm.urn), "a replaced VM would not re-run the read");
+        assert.strictEqual(read.inputs.asyncExecution, false);
+        assert.strictEqual(read.inputs.treatFailureAsDeploymentFailure, true);
+        assert.ok(read.dependencies.includes(vm.urn));
+        const cluster = one(r, "command:remote:Command", "slurm-cluster");
+        assert.match(String(cluster.outputs.stdout), new RegExp(`^SCHEDULER_HOST_KEY=${simulatedHostKey("scheduler/slurm-dev").replace(/[+/]/g, "\\$&")}$`, "m"));
+    });
+
+    it("uses configured keys instead, and then runs no Run Command", async () => {
+        const server = simulatedHostKey("configured server"), scheduler = simulatedHostKey("configured scheduler");
+        const r = await run({ [`${NS}cyclecloudHostKey`]: server, [`${NS}schedulerHostKey`]: scheduler });
+        assert.strictEqual(all(r, "azure-native:compute:VirtualMachineRunCommandByVirtualMachine").length, 0);
+        assert.strictEqual(unwrap(one(r, "command:remote:Command", "cyclecloud-init").inputs.connection).hostKey, server);
+        assert.strictEqual(unwrap(one(r, "command:remote:Command", "slurm-seed").inputs.connection).hostKey, scheduler);
+    });
+
+    it("fails without a key, saying how to supply it (no accept-any-key fallback)", async () => {
+        for (const missing of [undefined, "", "   ", "not a key"]) {
+            const key = requireHostKey(missing, "the Slurm scheduler", HOST_KEY_FIX.scheduler) as unknown as { promise(): Promise<string> };
+            await assert.rejects(key.promise(), /no SSH host key for the Slurm scheduler; refusing to connect without one: set schedulerHostKey .*pulumi config set schedulerHostKey/);
+        }
+        assert.strictEqual(parseHostKey(`${simulatedHostKey("x")} root@host\n`), simulatedHostKey("x"));
     });
 });

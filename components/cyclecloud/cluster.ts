@@ -180,6 +180,10 @@ export class SlurmCluster extends pulumi.ComponentResource {
         });
         this.schedulerIp = this.cluster.stdout.apply(out => outputLine(out, "SCHEDULER_IP") ?? "");
         this.clusterConfigDir = this.cluster.stdout.apply(out => outputLine(out, "CLUSTER_CONFIG_DIR") ?? configDir);
+        // The scheduler is CycleCloud's VM, so the program has no Run Command on it before it exists. Its key is
+        // read by the CycleCloud server (whose own key is pinned, so this output is authentic) from inside the VNet,
+        // where Azure delivers packets for the scheduler's private IP to the scheduler's NIC only; or it is pinned
+        // in config. An empty scan fails the deployment (connection.ts) instead of trusting the first answer.
         const schedulerHostKey = settings.remote.schedulerHostKey !== undefined
             ? pulumi.output(settings.remote.schedulerHostKey)
             : this.cluster.stdout.apply(out => outputLine(out, "SCHEDULER_HOST_KEY"));

@@ -13,7 +13,7 @@ import * as storage from "@pulumi/azure-native/storage";
 import * as command from "@pulumi/command";
 import { ImageUrn, Secrets, Settings } from "../config";
 import { privateEndpointDns } from "../privateDns";
-import { outputLine, serverConnection, SshIdentity } from "./connection";
+import { parseHostKey, serverConnection, SshIdentity } from "./connection";
 import { readScript, scriptCommand, scriptStdin } from "./scripts";
 import { openBastionTunnel } from "./tunnel";
 
@@ -132,8 +132,10 @@ export class CycleCloudServer extends pulumi.ComponentResource {
     public readonly init: command.remote.Command;
     /** The SSH identity and access path the remote Commands use. */
     public readonly ssh: SshIdentity;
-    /** The server's SSH host key: configured, or reported by the initialisation on first contact. */
+    /** The server's SSH host key: configured (cyclecloudHostKey), or read through Azure by `hostKeyRead`. */
     public readonly hostKey: pulumi.Output<string | undefined>;
+    /** The Run Command that reads the server's host key through ARM (absent when cyclecloudHostKey is set). */
+    public readonly hostKeyRead?: compute.VirtualMachineRunCommandByVirtualMachine;
     public readonly vmName: string;
 
     constructor(name: string, args: CycleCloudServerArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -323,10 +325,35 @@ export class CycleCloudServer extends pulumi.ComponentResource {
         const initArgs = pulumi.all([args.subscriptionId, this.clusterResourceGroup.name, this.locker.name, this.lockerIdentity.id])
             .apply(([sub, rg, locker, identity]) =>
                 [cc.adminUsername, sub, settings.location, rg, locker, identity]);
+        // First contact must be authenticated: the server's host key comes from Azure, not from the SSH session it
+        // is meant to check. A managed Run Command (run by the VM agent, reached through ARM with the deployer's
+        // Azure credentials) reads the public key file; its output is fetched with the instance view.
+        if (settings.remote.cyclecloudHostKey !== undefined) {
+            this.hostKey = pulumi.output(settings.remote.cyclecloudHostKey);
+        } else {
+            const read = new compute.VirtualMachineRunCommandByVirtualMachine(`${name}-host-key`, {
+                ...common,
+                vmName: this.vm.name,
+                runCommandName: "read-ssh-host-key",
+                // The VM's unique ID in a comment: a replaced VM (same name, new host key) re-runs the read.
+                source: { script: pulumi.interpolate`# vmId ${this.vm.vmId}\ncat /etc/ssh/ssh_host_ed25519_key.pub` },
+                // Synchronous: the resource is created once the script has finished (or failed: then so does the up).
+                asyncExecution: false,
+                timeoutInSeconds: 600,
+                treatFailureAsDeploymentFailure: true,
+            }, { ...parent, dependsOn: [this.vm] });
+            this.hostKeyRead = read;
+            this.hostKey = compute.getVirtualMachineRunCommandByVirtualMachineOutput({
+                resourceGroupName,
+                vmName: this.vm.name,
+                runCommandName: read.name,
+                expand: "instanceView",
+            }, { parent: this }).apply(r => parseHostKey(r.instanceView?.output));
+        }
         const initStdin = pulumi.secret(args.secrets.cyclecloudAdminPassword.apply(password =>
             scriptStdin("init-server.sh", { CC_ADMIN_PASSWORD: password, CC_ADMIN_PUBLIC_KEY: cc.adminSshPublicKey })));
         this.init = new command.remote.Command(`${name}-init`, {
-            connection: serverConnection(this.ssh, this.privateIp, settings.remote.cyclecloudHostKey),
+            connection: serverConnection(this.ssh, this.privateIp, this.hostKey),
             create: initArgs.apply(a => scriptCommand(a)),
             stdin: initStdin,
             // The password is on stdin; nothing the script prints may reach the Pulumi log.
@@ -337,9 +364,6 @@ export class CycleCloudServer extends pulumi.ComponentResource {
             additionalSecretOutputs: ["stdout", "stderr"],
             dependsOn: [this.vm, container, zoneGroup, link, ...this.roleAssignments],
         });
-        this.hostKey = settings.remote.cyclecloudHostKey !== undefined
-            ? pulumi.output(settings.remote.cyclecloudHostKey)
-            : pulumi.unsecret(this.init.stdout.apply(out => outputLine(out, "CYCLECLOUD_HOST_KEY")));
 
         this.registerOutputs({
             vmId: this.vm.id,

@@ -6,9 +6,10 @@
 // changes (see `readinessTriggers`), so a no-op `pulumi up` runs nothing.
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
+import * as compute from "@pulumi/azure-native/compute";
 import * as command from "@pulumi/command";
 import { Secrets, Settings } from "../config";
-import { loginConnection } from "../cyclecloud/connection";
+import { loginConnection, parseHostKey } from "../cyclecloud/connection";
 import { SlurmCluster } from "../cyclecloud/cluster";
 import { CycleCloudServer } from "../cyclecloud/server";
 import { LoginNode } from "../login/loginNode";
@@ -35,6 +36,8 @@ export interface ReadinessCheckArgs {
     server: CycleCloudServer;
     cluster: SlurmCluster;
     login: LoginNode;
+    /** The login VM's resource group. */
+    resourceGroupName: pulumi.Input<string>;
 }
 
 export class ReadinessCheck extends pulumi.ComponentResource {
@@ -62,14 +65,34 @@ export class ReadinessCheck extends pulumi.ComponentResource {
             login.vm.id,
             login.vm.vmId.apply(v => v ?? ""),
         ];
+        // First contact authenticated, as for the server: the login node's host key is read through Azure (a
+        // managed Run Command run by the VM agent), never learnt from the SSH session it is meant to check.
+        const hostKeyRead = new compute.VirtualMachineRunCommandByVirtualMachine(`${name}-login-host-key`, {
+            resourceGroupName: args.resourceGroupName,
+            location: settings.location,
+            tags: settings.tags,
+            vmName: login.vm.name,
+            runCommandName: "read-ssh-host-key",
+            // The VM's unique ID in a comment: a replaced VM (same name, new host key) re-runs the read.
+            source: { script: pulumi.interpolate`# vmId ${login.vm.vmId}\ncat /etc/ssh/ssh_host_ed25519_key.pub` },
+            asyncExecution: false,
+            timeoutInSeconds: 600,
+            treatFailureAsDeploymentFailure: true,
+        }, { parent: this, dependsOn: [login.vm] });
+        const loginHostKey = compute.getVirtualMachineRunCommandByVirtualMachineOutput({
+            resourceGroupName: args.resourceGroupName,
+            vmName: login.vm.name,
+            runCommandName: hostKeyRead.name,
+            expand: "instanceView",
+        }, { parent: this }).apply(r => parseHostKey(r.instanceView?.output));
         this.check = new command.remote.Command(`${name}-check`, {
             connection: loginConnection(server.ssh, login.privateIp, settings.login.adminUsername,
-                args.secrets.loginAdminSshPrivateKey, server.hostKey),
+                args.secrets.loginAdminSshPrivateKey, loginHostKey, server.hostKey),
             create: inv.command,
             stdin: inv.stdin,
             triggers: this.triggers,
             addPreviousOutputInEnv: false,
-        }, { parent: this, dependsOn: [cluster.seed, login.vm, login.aadExtension] });
+        }, { parent: this, dependsOn: [cluster.seed, login.vm, login.aadExtension, hostKeyRead] });
 
         this.registerOutputs({ stdout: this.check.stdout });
     }

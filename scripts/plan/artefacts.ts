@@ -43,16 +43,28 @@ function parseJsonObject(s: string): unknown {
     }
 }
 
-/** JSON documents in shell here-documents (`cat > f <<'EOF' ... EOF`), in order. */
+/**
+ * JSON documents in shell here-documents (`cat > f <<'EOF' ... EOF`), in order. Line by line, so the cost stays
+ * linear in the script's size: a single regex over the whole script (lazy prefix before `<<`) rescanned a long line
+ * from every position in it, quadratic in that line's length (a 320 KB key comment took 43 s to plan).
+ */
 export function heredocJson(script: string): { delimiter: string; target?: string; json: unknown }[] {
     const out: { delimiter: string; target?: string; json: unknown }[] = [];
-    const re = /([^\n]*?)<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\2[^\n]*\n([\s\S]*?)\n\s*\3\s*(?:\n|$)/g;
-    for (let m = re.exec(script); m; m = re.exec(script)) {
-        const json = parseJsonObject(m[4]);
+    const lines = script.split("\n");
+    for (let i = 0; i < lines.length; i++) {
+        if (!lines[i].includes("<<")) continue;
+        const start = /<<-?[ \t]*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1/.exec(lines[i]);
+        if (!start) continue;
+        const delimiter = start[2];
+        let end = i + 1;
+        while (end < lines.length && lines[end].trim() !== delimiter) end++;
+        if (end >= lines.length) continue;
+        const json = parseJsonObject(lines.slice(i + 1, end).join("\n"));
         if (json !== undefined) {
-            const target = />\s*("?)([^\s"<>|;&]+)\1/.exec(m[1] + m[0].split("\n")[0])?.[2];
-            out.push({ delimiter: m[3], ...(target ? { target } : {}), json });
+            const target = />\s*("?)([^\s"<>|;&]+)\1/.exec(lines[i])?.[2];
+            out.push({ delimiter, ...(target ? { target } : {}), json });
         }
+        i = end;
     }
     return out;
 }

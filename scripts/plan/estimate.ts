@@ -36,6 +36,7 @@ export const TYPICAL_DURATIONS: Record<string, Duration> = {
     "azure-native:storage:FileShare": { seconds: 5, source: EST },
     "azure-native:compute:VirtualMachine": { seconds: 120, source: `${EST} (until the VM agent reports ready; cloud-init continues after)` },
     "azure-native:compute:VirtualMachineExtension": { seconds: 90, source: EST },
+    "azure-native:compute:VirtualMachineRunCommandByVirtualMachine": { seconds: 60, source: `${EST} (the VM agent runs a one-line script)` },
     "azure-native:authorization:RoleAssignment": { seconds: 5, source: EST },
     "azure-native:authorization:RoleDefinition": { seconds: 10, source: EST },
     "azure-native:storage:BlobContainer": { seconds: 5, source: EST },

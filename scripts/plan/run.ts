@@ -10,7 +10,7 @@ import { renderSvg, toDot } from "./diagram";
 import { Estimate, TYPICAL_DURATIONS, NAME_RULES, UNKNOWN_TYPE, durationOf, estimate, formatSeconds } from "./estimate";
 import { PlanModel, buildModel, displayType, unwrapSecrets } from "./model";
 import { PolicyReport, evaluate } from "./policies";
-import { Leak, Scrubber, simulatedSecrets } from "./secrets";
+import { Leak, Scrubber, declaredSecretKeys, simulatedSecrets } from "./secrets";
 import { countsByType, renderTree, secretInputs, table } from "./tree";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
@@ -104,6 +104,13 @@ export async function runPlan(opts: PlanOptions = {}): Promise<PlanRun> {
     const { stack, file } = resolveStack(opts);
     const outDir = path.resolve(opts.out ?? path.join(PROJECT_ROOT, "out", "plan"));
 
+    if (!opts.noWrite) {
+        const refusal = outDirRefusal(outDir);
+        if (refusal) {
+            printError(`error: ${refusal}`);
+            return { exitCode: EXIT.invalidConfig, files: [], secretValues: [] };
+        }
+    }
     if (!fs.existsSync(file)) {
         printError(`error: stack file ${rel(file)} not found (--stack NAME reads Pulumi.NAME.yaml; --stack-file PATH reads any file)`);
         return { exitCode: EXIT.invalidConfig, files: [], secretValues: [] };
@@ -121,7 +128,7 @@ export async function runPlan(opts: PlanOptions = {}): Promise<PlanRun> {
     const bare = (k: string) => k.replace(/^[^:]+:/, "");
     const secretValues: Record<string, string> = {};
     for (const [k, v] of Object.entries(config)) {
-        if (secretKeys.some(s => bare(s) === bare(k))) secretValues[bare(k)] = typeof v === "string" ? v : JSON.stringify(v);
+        if (secretKeys.some(s => bare(s) === bare(k)) || declaredSecretKeys().some(d => d.key === bare(k))) secretValues[bare(k)] = typeof v === "string" ? v : JSON.stringify(v);
     }
     secureCiphertexts(file).forEach((c, i) => { secretValues[`ciphertext#${i + 1}`] = c; });
     const scrubber = new Scrubber(secretValues);
@@ -204,11 +211,14 @@ export async function runPlan(opts: PlanOptions = {}): Promise<PlanRun> {
             fs.writeFileSync(p, scrubber.scrub(content));
             files.push(rel(p));
         };
-        for (const sub of ["cloud-init", "commands"]) fs.rmSync(path.join(outDir, sub), { recursive: true, force: true });
-        write(path.join(outDir, "plan.json"), JSON.stringify(document, null, 2) + "\n");
-        for (const a of artefacts as Artefact[]) write(path.join(outDir, a.path), a.content);
-        write(path.join(outDir, "architecture.dot"), dot);
-        write(path.join(outDir, "architecture.svg"), svg);
+        const owned: [string, string][] = [
+            ["plan.json", JSON.stringify(document, null, 2) + "\n"],
+            ...(artefacts as Artefact[]).map((a): [string, string] => [a.path, a.content]),
+            ["architecture.dot", dot],
+            ["architecture.svg", svg],
+        ];
+        new OutDir(outDir).replace(owned.map(([p, c]) => [p, scrubber.scrub(c)]));
+        files.push(...owned.map(([p]) => rel(path.join(outDir, p))));
         if (opts.diagramOut) write(path.resolve(opts.diagramOut), svg);
         if (opts.json && opts.json !== "-") write(path.resolve(opts.json), JSON.stringify(document, null, 2) + "\n");
         out("");
@@ -225,6 +235,91 @@ export async function runPlan(opts: PlanOptions = {}): Promise<PlanRun> {
         ? `Result: FAIL — ${report.mandatory} mandatory policy violation(s)${leaks.length ? `, ${leaks.length} secret leak(s)` : ""} (exit 1)`
         : `Result: OK — no mandatory policy violations, ${report.advisory} advisory (exit 0)`);
     return { exitCode: failed ? EXIT.mandatory : EXIT.ok, document, files, secretValues: values, sim };
+}
+
+// ---- the output directory: the plan writes and removes only its own files -----------------------------
+
+/** Lists what the last plan wrote in its output directory; the only files a later plan removes. */
+export const MANIFEST = ".plan-manifest.json";
+
+interface Manifest {
+    generatedBy: "npm run plan";
+    files: string[];
+}
+
+function readManifest(dir: string): Manifest | undefined {
+    const p = path.join(dir, MANIFEST);
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    if (!st?.isFile()) return undefined;
+    try {
+        const m = JSON.parse(fs.readFileSync(p, "utf8")) as Manifest;
+        return m && m.generatedBy === "npm run plan" && Array.isArray(m.files) && m.files.every(f => typeof f === "string") ? m : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/** Why the plan must not write into `dir` (undefined: it may). */
+export function outDirRefusal(dir: string): string | undefined {
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    if (!st.isDirectory()) return `--out ${rel(dir)} exists and is not a directory; choose another output directory`;
+    if (fs.readdirSync(dir).length === 0 || readManifest(dir)) return undefined;
+    return `--out ${rel(dir)} is not empty and holds no ${MANIFEST}, so an earlier plan did not write it; ` +
+        "the plan writes only into an empty or new directory, or one it wrote before (remove the directory or choose another)";
+}
+
+/** A relative path that stays inside the directory (no absolute path, no `..`, no empty part). */
+function containedPath(relPath: string): boolean {
+    const parts = relPath.split(/[\\/]/);
+    return !path.isAbsolute(relPath) && parts.every(p => p !== "" && p !== "." && p !== "..");
+}
+
+class OutDir {
+    constructor(private readonly dir: string) {}
+
+    /** Removes the files the previous plan listed (each a plain file or a link, never followed), then empty parents. */
+    removePrevious(): void {
+        const previous = readManifest(this.dir);
+        if (!previous) return;
+        const parents = new Set<string>();
+        for (const f of previous.files.filter(containedPath)) {
+            const p = path.join(this.dir, f);
+            const st = fs.lstatSync(p, { throwIfNoEntry: false });
+            if (st && (st.isFile() || st.isSymbolicLink())) fs.unlinkSync(p);
+            for (let d = path.dirname(p); d.length > this.dir.length && d.startsWith(this.dir + path.sep); d = path.dirname(d)) parents.add(d);
+        }
+        // Deepest first; a directory that still holds anything (not ours) stays.
+        for (const d of [...parents].sort((a, b) => b.length - a.length)) {
+            try { fs.rmdirSync(d); } catch { /* not empty or gone: leave it */ }
+        }
+        fs.unlinkSync(path.join(this.dir, MANIFEST));
+    }
+
+    /**
+     * Replaces the previous plan's files with these. The manifest is written before the files, so a run that
+     * stops half-way still lists everything it may have written.
+     */
+    replace(entries: [string, string][]): void {
+        const bad = entries.find(([p]) => !containedPath(p));
+        if (bad) throw new Error(`plan: refusing to write ${bad[0]} outside ${rel(this.dir)}`);
+        this.removePrevious();
+        fs.mkdirSync(this.dir, { recursive: true });
+        const m: Manifest = { generatedBy: "npm run plan", files: entries.map(([p]) => p) };
+        fs.writeFileSync(path.join(this.dir, MANIFEST), JSON.stringify(m, null, 1) + "\n", { flag: "wx" });
+        for (const [p, c] of entries) this.write(p, c);
+    }
+
+    /** Writes a new file; refuses to replace anything (what is there now is not ours) or to leave the directory. */
+    private write(relPath: string, content: string): void {
+        if (!containedPath(relPath)) throw new Error(`plan: refusing to write ${relPath} outside ${rel(this.dir)}`);
+        const p = path.join(this.dir, relPath);
+        fs.mkdirSync(path.dirname(p), { recursive: true });
+        const real = fs.realpathSync(path.dirname(p));
+        const root = fs.realpathSync(this.dir);
+        if (real !== root && !real.startsWith(root + path.sep)) throw new Error(`plan: ${rel(path.dirname(p))} leads outside ${rel(this.dir)}`);
+        fs.writeFileSync(p, content, { flag: "wx" });
+    }
 }
 
 interface SummaryInput {

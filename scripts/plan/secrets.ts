@@ -63,7 +63,11 @@ export function simulatedSecrets(stack: string, config: Record<string, unknown>,
     const bare = (k: string) => k.replace(/^[^:]+:/, "");
     const out: SimulatedSecrets = { config: {}, secretKeys: [...new Set(secureKeys)], notes: [] };
     const fromStack = new Set(secureKeys.map(bare));
-    const wanted = new Set<string>([...declared.filter(d => d.required).map(d => d.key), ...declared.map(d => d.key).filter(k => fromStack.has(k))]);
+    // A secret key the stack file holds in plain text keeps its value and stays plain, so the program refuses it
+    // (it would be unencrypted in the stack file and in the repository).
+    const plainInStack = new Set(Object.keys(config).map(bare).filter(k => !fromStack.has(k)));
+    const wanted = new Set<string>([...declared.filter(d => d.required && !plainInStack.has(d.key)).map(d => d.key),
+        ...declared.map(d => d.key).filter(k => fromStack.has(k))]);
     for (const key of wanted) {
         const seed = `plan/${stack}/${key}`;
         const hex = crypto.createHash("sha256").update(seed).digest("hex");

@@ -33,6 +33,8 @@ const SLURM_4X_PARAMETERS = new Set([
 ]);
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+/** A jump host's host key as sshProxyHostKey takes it. */
+const JUMP_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJumpHostKeyJumpHostKeyJumpHostKeyJumpHost";
 
 /** Inputs with secrets unwrapped (simulate keeps them as { <sig>: ..., value } envelopes once secrets are supported). */
 function plain(value: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -325,7 +327,7 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
         });
 
         it("jump host: both hosts through sshProxyHost, by private IP", async () => {
-            const r = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com", [`${NS}sshProxyUser`]: "jumper" });
+            const r = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com", [`${NS}sshProxyUser`]: "jumper", [`${NS}sshProxyHostKey`]: JUMP_HOST_KEY, [`${NS}deploySourcePrefix`]: "10.60.0.5/32" });
             if (r.error) throw r.error;
             const ip = byName(r, "azure-native:network:NetworkInterface", "cyclecloud-nic").outputs.ipConfigurations as Props[];
             const init = cmd(r, "cyclecloud-init").inputs.connection as Props;
@@ -362,7 +364,7 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
         });
 
         it("marketplaceTermUrns adds a URN node image and one acceptance per plan", () => {
-            const s = parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, nodeImage: "almalinux:almalinux-hpc:8-hpc-gen2:latest" }, "t");
+            const s = parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, deploySourcePrefix: "10.50.1.0/24", nodeImage: "almalinux:almalinux-hpc:8-hpc-gen2:latest" }, "t");
             assert.deepStrictEqual(marketplaceTermUrns(s), [
                 "azurecyclecloud:azure-cyclecloud:cyclecloud8-gen2:8.9.120260630",
                 "almalinux:almalinux-hpc:8_10-hpc-gen2:8.10.2024101801",
@@ -372,7 +374,8 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
     });
 
     describe("configuration", () => {
-        const base = () => ({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey });
+        // Direct mode (neither tunnel nor jump host) needs the deploy path's source range for the NSGs.
+        const base = () => ({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, deploySourcePrefix: "10.50.1.0/24" });
         const problems = (input: Record<string, unknown>) => {
             try {
                 parseSettings(input, "t");
@@ -393,7 +396,8 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
         });
 
         it("rejects a jump host together with a Bastion tunnel, and proxy options without a jump host, naming the keys", () => {
-            assert.deepStrictEqual(problems({ ...base(), sshProxyHost: "jump", bastionTunnelPort: "50022" }).map(p => p.split(":")[0]), ["bastionTunnelPort"]);
+            assert.deepStrictEqual(problems({ ...base(), sshProxyHost: "jump", sshProxyHostKey: JUMP_HOST_KEY, bastionTunnelPort: "50022" }).map(p => p.split(":")[0]).sort(),
+                ["bastionTunnelPort", "deploySourcePrefix"]);
             assert.deepStrictEqual(problems({ ...base(), sshProxyUser: "x" }).map(p => p.split(":")[0]), ["sshProxyUser"]);
             assert.deepStrictEqual(problems({ ...base(), nodeImage: "centos7", maxHpcNodes: "-1" }).map(p => p.split(":")[0]).sort(), ["maxHpcNodes", "nodeImage"]);
         });

@@ -40,6 +40,26 @@ describe("npm run plan (command line)", function () {
         assert.ok(!fs.existsSync(path.join(r.out, "plan.json")), "nothing planned");
     });
 
+    it("exits 2 for a plaintext secret and for values that would break or weaken the deployment, naming each key", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-stack-"));
+        const file = path.join(dir, "Pulumi.unsafe.yaml");
+        const dev = fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8");
+        const password = "Plain-Text-Passw0rd!";
+        fs.writeFileSync(file, dev
+            .replace(/(config:\n)/, `$1  cyclecloud-slurm-entra:cyclecloudAdminPassword: ${password}\n` +
+                "  cyclecloud-slurm-entra:vnetAddressSpace: 012.40.0.0/16\n")
+            .replace(/( {4}cost-center: hpc\n)/, "$1    Slurm-Node-Role: compute\n")
+            .replace("- name: bob", "- name: root"));
+        const r = planCli(["--stack-file", file]);
+        assert.strictEqual(r.status, 2, r.stderr + r.stdout);
+        assert.match(r.stderr, /- cyclecloudAdminPassword: is stored in plain text in the stack config; .*pulumi config set --secret cyclecloudAdminPassword/);
+        assert.match(r.stderr, /- vnetAddressSpace: write it as 10\.40\.0\.0\/16/);
+        assert.match(r.stderr, /- tags\.Slurm-Node-Role: the program sets the tag slurm-node-role itself/);
+        assert.match(r.stderr, /- users\[1\]\.name: "root" is a system or service account name/);
+        assert.ok(!(r.stdout + r.stderr).includes(password), "the plaintext password was printed");
+        assert.ok(!fs.existsSync(path.join(r.out, "plan.json")), "nothing planned");
+    });
+
     it("exits 1 for a program with a mandatory policy violation", () => {
         const r = planCli(["--stack-file", path.join(fixtures, "Pulumi.fixture.yaml"), "--program", path.join(fixtures, "open-bastion.ts")]);
         assert.strictEqual(r.status, 1, r.stderr + r.stdout);

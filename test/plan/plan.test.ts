@@ -151,7 +151,7 @@ describe("npm run plan (modules)", function () {
         const r = (name: string, type: string, deps: string[]): SimResource => ({
             urn: `urn:${name}`, type, name, custom: true, inputs: {}, redactedInputs: {}, outputs: {},
             dependencies: deps.map(d => `urn:${d}`), propertyDependencies: {},
-            options: { ignoreChanges: [], deleteBeforeReplace: false, additionalSecretOutputs: [] },
+            options: { ignoreChanges: [], deleteBeforeReplace: false, additionalSecretOutputs: [], retainOnDelete: false, protect: false },
         });
         const m = buildModel({ resources: [
             r("a", "azure-native:resources:ResourceGroup", []),
@@ -253,3 +253,55 @@ function isInCluster(model: PlanModel, r: PlanResource): boolean {
     }
     return false;
 }
+
+describe("npm run plan --out DIR (only its own files)", function () {
+    it("refuses a non-empty directory it did not write, before planning, and touches nothing in it", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-foreign-"));
+        fs.mkdirSync(path.join(dir, "commands"));
+        fs.writeFileSync(path.join(dir, "commands", "notes.txt"), "mine\n");
+        const lines: string[] = [];
+        const r = await runPlan({ out: dir, print: l => lines.push(l), printError: l => lines.push(l) });
+        assert.strictEqual(r.exitCode, 2, lines.join("\n"));
+        assert.match(lines.join("\n"), /error: --out .* is not empty and holds no \.plan-manifest\.json, so an earlier plan did not write it/);
+        assert.deepStrictEqual(readTree(dir).map(f => path.relative(dir, f.file)), [path.join("commands", "notes.txt")]);
+    });
+
+    it("on a second run removes only what the first run listed in its manifest, never following a link", async () => {
+        const first = await plan({ stack: "dev" });
+        assert.strictEqual(first.exitCode, 0, first.text);
+        const dir = first.outDir;
+        const manifest = JSON.parse(fs.readFileSync(path.join(dir, ".plan-manifest.json"), "utf8"));
+        assert.deepStrictEqual([...manifest.files].sort(), readTree(dir).map(f => path.relative(dir, f.file))
+            .filter(f => f !== ".plan-manifest.json").sort(), "the manifest lists exactly what the plan wrote");
+        // A file of an earlier plan's artefact that is gone now, someone else's files, and a listed file that became a link.
+        fs.mkdirSync(path.join(dir, "commands", "old-command"));
+        fs.writeFileSync(path.join(dir, "commands", "old-command", "create.sh"), "old\n");
+        manifest.files.push("commands/old-command/create.sh", "../outside.txt");
+        fs.writeFileSync(path.join(dir, ".plan-manifest.json"), JSON.stringify(manifest));
+        fs.writeFileSync(path.join(dir, "commands", "keep.txt"), "not the plan's\n");
+        fs.writeFileSync(path.join(dir, "keep.txt"), "not the plan's\n");
+        const outside = path.join(path.dirname(dir), "outside.txt");
+        fs.writeFileSync(outside, "outside\n");
+        const victim = fs.mkdtempSync(path.join(os.tmpdir(), "plan-victim-")) + "/victim.txt";
+        fs.writeFileSync(victim, "victim\n");
+        fs.rmSync(path.join(dir, "architecture.dot"));
+        fs.symlinkSync(victim, path.join(dir, "architecture.dot"));
+
+        const second = await runPlan({ stack: "dev", out: dir, print: () => undefined, printError: () => undefined });
+        assert.strictEqual(second.exitCode, 0);
+        assert.ok(!fs.existsSync(path.join(dir, "commands", "old-command")), "the earlier plan's artefact was left");
+        assert.strictEqual(fs.readFileSync(path.join(dir, "commands", "keep.txt"), "utf8"), "not the plan's\n");
+        assert.strictEqual(fs.readFileSync(path.join(dir, "keep.txt"), "utf8"), "not the plan's\n");
+        assert.strictEqual(fs.readFileSync(outside, "utf8"), "outside\n");
+        assert.strictEqual(fs.readFileSync(victim, "utf8"), "victim\n", "a listed link was followed");
+        assert.ok(fs.lstatSync(path.join(dir, "architecture.dot")).isFile());
+        assert.ok(fs.existsSync(path.join(dir, "plan.json")));
+        fs.rmSync(outside);
+    });
+
+    it("finds here-documents in a script with a long line in linear time (same result as before)", () => {
+        const long = "c".repeat(400 * 1024);
+        const script = `set +x\nexport X='${long}'\ncat > /tmp/p.json <<'EOF'\n{"a": 1}\nEOF\necho ${long} <<< x\ncat <<-Y\n not json\n Y\n`;
+        assert.deepStrictEqual(heredocJson(script), [{ delimiter: "EOF", target: "/tmp/p.json", json: { a: 1 } }]);
+    });
+});
