@@ -82,18 +82,70 @@ export function arr<T>(v: readonly T[] | T[] | undefined | null): readonly T[] {
     return Array.isArray(v) ? v : [];
 }
 
-/** True when `tags` carries the login marker (tag names are case-insensitive in Azure; values compared loosely too). */
+/**
+ * True when `tags` carries the login marker. Tag names are case-insensitive in Azure, so every key that equals the
+ * marker's name in any case counts, and one of them with the login value is enough: a second key that differs
+ * only in case (`Slurm-Node-Role: none`) cannot shadow it.
+ */
 export function hasLoginTag(tags: Record<string, string> | undefined | null, cfg: LoginTagConfig): boolean {
     if (!tags || typeof tags !== "object") {
         return false;
     }
     const wantName = cfg.loginTagName.toLowerCase();
-    for (const key of Object.keys(tags)) {
-        if (key.toLowerCase() === wantName) {
-            return lower(tags[key]) === cfg.loginTagValue.toLowerCase();
-        }
+    return Object.keys(tags).some(key => key.toLowerCase() === wantName && lower(tags[key]) === cfg.loginTagValue.toLowerCase());
+}
+
+/** Groups of tag keys that differ only in case (Azure keeps one of them, unpredictably). */
+export function caseConflicts(tags: unknown): string[][] {
+    if (!tags || typeof tags !== "object") {
+        return [];
     }
-    return false;
+    const groups = new Map<string, string[]>();
+    for (const key of Object.keys(tags)) {
+        groups.set(key.toLowerCase(), [...(groups.get(key.toLowerCase()) ?? []), key]);
+    }
+    return [...groups.values()].filter(g => g.length > 1).map(g => g.sort());
+}
+
+/** How login nodes are recognised: the tag, and (configurably) the Entra login extension and login subnets. */
+export interface LoginConfig extends LoginTagConfig {
+    recogniseByEntraExtension: boolean;
+    loginSubnets: string[];
+}
+
+export const DEFAULT_LOGIN_CONFIG: LoginConfig = {
+    loginTagName: DEFAULT_LOGIN_TAG.name,
+    loginTagValue: DEFAULT_LOGIN_TAG.value,
+    recogniseByEntraExtension: true,
+    loginSubnets: [],
+};
+
+export const loginSchema = {
+    ...loginTagSchema,
+    recogniseByEntraExtension: {
+        type: "boolean",
+        default: true,
+        description: "Also treat a VM or scale set with the AADSSHLoginForLinux extension as a login node, tagged or not.",
+    },
+    loginSubnets: {
+        type: "array",
+        items: { type: "string", minLength: 1 },
+        default: [],
+        description: "Subnets whose VMs are login nodes, tagged or not: full subnet IDs, `<vnet>/<subnet>` or subnet names.",
+    },
+} as const;
+
+/** Whether a subnet ID is one of the configured login subnets (full ID, `<vnet>/<subnet>` or name; any case). */
+export function isLoginSubnet(subnetId: unknown, cfg: LoginConfig): boolean {
+    const id = normaliseId(subnetId);
+    const m = /\/virtualnetworks\/([^/]+)\/subnets\/([^/]+)$/.exec(id);
+    if (!id || !m) {
+        return false;
+    }
+    return cfg.loginSubnets.some(s => {
+        const want = normaliseId(s);
+        return want === id || want === `${m[1]}/${m[2]}` || want === m[2];
+    });
 }
 
 /**
@@ -169,4 +221,17 @@ export function dependenciesOf(r: PolicyResource, property: string): PolicyResou
         return byProp[property] ?? [];
     }
     return r.dependencies ?? [];
+}
+
+/**
+ * Reads every property of `value` (through the runtime's unknown-checking proxy), so that a resource policy hits
+ * any value unknown during preview and the runtime reports "can't run during preview" instead of a false pass.
+ */
+export function touch(value: unknown, depth = 0): void {
+    if (depth > 20 || value === null || typeof value !== "object") {
+        return;
+    }
+    for (const key of Object.keys(value)) {
+        touch((value as Record<string, unknown>)[key], depth + 1);
+    }
 }

@@ -1,8 +1,8 @@
 // Compute policies: SSH keys only, no secrets in custom data, login VMs ready for Entra ID sign-in.
-import { PolicyResource, ResourceValidationPolicy, StackValidationPolicy, validateResourceOfType } from "@pulumi/policy";
+import { ReportViolation, ResourceValidationPolicy, StackValidationPolicy, validateResourceOfType } from "@pulumi/policy";
 import * as compute from "@pulumi/azure-native/compute";
-import { DEFAULT_LOGIN_TAG, LoginTagConfig, arr, idOf, known, loginTagSchema, lower, withDefaults } from "./common";
-import { findLoginVms, isAtOrBelow, label, sameName, validateStackAround } from "./graph";
+import { DEFAULT_LOGIN_CONFIG, LoginConfig, known, loginSchema, lower, withDefaults } from "./common";
+import { findLoginVms, label, validateStackAround } from "./graph";
 
 // ---------------------------------------------------------------------------------------------------------------
 // 5. Linux VMs disable password authentication
@@ -96,6 +96,30 @@ export function findSecrets(text: string): string[] {
         if (/AccountKey=[A-Za-z0-9+/]{20,}/.test(line)) {
             add(i, "a storage account key");
         }
+        if (/PuTTY-User-Key-File-\d/.test(line)) {
+            add(i, "a PuTTY private key");
+        }
+        // A munge key decoded from inline base64 (heredoc, pipe from echo/printf, or stdin): not from a file.
+        if (/\bbase64\s+(?:-\w*d\w*|--decode)\b[^|]*>\s*["']?[^\s"']*munge\.key\b/.test(line) &&
+            !/\bbase64\s+(?:-\w*d\w*|--decode)\s+(?:-\S+\s+)*["']?[$/~.\w]/.test(line.replace(/>.*$/, "")) &&
+            !/<\s*["']?[$/]/.test(line.replace(/<</g, ""))) {
+            add(i, "an inline munge key (base64 decoded into munge.key)");
+        }
+        // sshpass -p <literal>: the password is in the script (and on a command line); -e/-f read it from elsewhere.
+        const sshpass = /\bsshpass\s+(?:-\w+\s+)*-p\s*["']?([^\s"']+)/.exec(line);
+        if (sshpass && !/^[$%{<(]/.test(sshpass[1])) {
+            add(i, "a password (sshpass -p)");
+        }
+        // mysql -p<literal> / mysqladmin / mysqldump / mariadb: the password glued to -p.
+        const mysql = /\b(mysql|mysqladmin|mysqldump|mariadb|mariadb-dump)\b[^|;&]*\s-p["']?([^\s"'/-][^\s"']*)/.exec(line);
+        if (mysql && !/^[$%{<(]/.test(mysql[2])) {
+            add(i, `a password (${mysql[1]} -p...)`);
+        }
+        // PGPASSWORD=literal, --password literal (space-separated form).
+        const spaced = /--(?:password|passwd)\s+["']?([^\s"'-][^\s"']*)/i.exec(line);
+        if (spaced && !NOT_A_SECRET.has(spaced[1].toLowerCase()) && !/^[$%{<(]/.test(spaced[1])) {
+            add(i, "a password (--password <value>)");
+        }
     });
     // cloud-init `chpasswd: { list: | user:password }` (the older, still accepted form).
     let listIndent = -1;
@@ -138,81 +162,124 @@ function writeFilesEntryHasContent(lines: string[], i: number): boolean {
     return false;
 }
 
-function scan(value: unknown): string[] {
+interface ZlibLike { gunzipSync(b: unknown): { toString(enc: string): string } }
+interface BufferLike { from(s: string, enc: string): unknown }
+interface BuiltinLoader { getBuiltinModule?(name: string): unknown }
+
+/**
+ * Inflates gzip data given as a binary string, through Node's zlib when the runtime offers it
+ * (`process.getBuiltinModule`, Node >= 20.16), or undefined. The pack declares no Node types, hence the casts.
+ */
+function gunzip(binary: string): string | undefined {
+    try {
+        const loader = (globalThis as { process?: BuiltinLoader }).process;
+        const zlib = loader?.getBuiltinModule?.("zlib") as ZlibLike | undefined;
+        const buffer = (loader?.getBuiltinModule?.("buffer") as { Buffer?: BufferLike } | undefined)?.Buffer;
+        return zlib && buffer ? zlib.gunzipSync(buffer.from(binary, "latin1")).toString("latin1") : undefined;
+    } catch {
+        return undefined; // corrupt gzip: reported as unreadable by the caller's fallback below
+    }
+}
+
+/** Printable ASCII plus tab and line breaks: a decoded script or key file rather than random bytes. */
+function isText(s: string): boolean {
+    for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (!(c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127))) return false;
+    }
+    return true;
+}
+
+/** True for gzip data (magic bytes 1f 8b), which cloud-init accepts as user data. */
+function isGzip(binary: string): boolean {
+    return binary.charCodeAt(0) === 0x1f && binary.charCodeAt(1) === 0x8b;
+}
+
+/**
+ * Scans custom data: decodes it if it is base64, then scans the text and every base64 blob inside it (a private
+ * key or script shipped as `echo <base64> | base64 -d`), two levels deep. Gzip-compressed data cannot be read
+ * here (the pack has no inflate without Node APIs), so it is reported as unscannable instead of passing.
+ */
+export function scan(value: unknown, depth = 0): string[] {
     if (typeof value !== "string" || value === "") {
         return [];
     }
     const decoded = decodeBase64(value);
-    return findSecrets(decoded ?? value);
+    const text = decoded ?? value;
+    if (isGzip(text)) {
+        const inflated = gunzip(text);
+        if (inflated === undefined) {
+            return ["gzip-compressed data, which this scanner cannot read (so it cannot vouch for it)"];
+        }
+        return depth < 3 ? scan(inflated, depth + 1).map(f => `gzip-compressed ${f}`) : [];
+    }
+    const findings = findSecrets(text);
+    if (depth < 2) {
+        for (const blob of text.match(/[A-Za-z0-9+/]{40,}={0,2}/g) ?? []) {
+            const inner = decodeBase64(blob.length % 4 === 0 ? blob : blob.slice(0, blob.length - (blob.length % 4)));
+            // Only text-like payloads: a random key or hash decodes to binary and carries no markers anyway.
+            if (inner && (isText(inner) || isGzip(inner))) {
+                findings.push(...scan(blob, depth + 1).map(f => `a base64 blob containing ${f.replace(/^line \d+: /, "")}`));
+            }
+        }
+    }
+    return [...new Set(findings)];
+}
+
+function reportSecrets(sources: [string, unknown][], reportViolation: ReportViolation): void {
+    for (const [where, value] of sources) {
+        const findings = scan(value);
+        if (findings.length > 0) {
+            reportViolation(
+                `${where} contains ${findings.join("; ")}. Fix: remove it and deliver the secret at run time ` +
+                "(Key Vault with the VM's managed identity, or a remote command over Bastion); ship custom data " +
+                "uncompressed so it can be checked. (Trivy AVD-AZU-0037)");
+        }
+    }
 }
 
 export const vmCustomDataNoSecrets: ResourceValidationPolicy = {
     name: "vm-custom-data-no-secrets",
     description:
-        "Checks that a VM's custom data and user data contain no secret material: private key blocks, inline munge " +
-        "keys, passwords, storage account keys. Custom data is readable by anyone who can read the VM model and is " +
-        "kept on the VM's disk; secrets belong in Key Vault or a protected seed step. Trivy AVD-AZU-0037.",
+        "Checks that the custom data and user data of a VM, scale set or scale set VM contain no secret material: " +
+        "private key blocks (also inside base64 blobs), inline munge keys (echo/heredoc/base64 -d into munge.key, " +
+        "write_files content), passwords (password=, --password, sshpass -p, mysql -p..., chpasswd), storage " +
+        "account keys; gzip-compressed data is inflated first (reported as unscannable if it cannot be). User data is " +
+        "readable by every local user through IMDS and by anyone who can read the VM ($expand=userData); custom data " +
+        "stays on the VM's disk and in stack state and deployment records — a munge key or private key there is a " +
+        "standing path to root. Secrets belong in Key Vault or a protected seed step. Trivy AVD-AZU-0037.",
     severity: "high",
-    enforcementLevel: "advisory",
+    enforcementLevel: "mandatory",
     remediationSteps: "Move the secret out of customData (Key Vault, a managed-identity fetch, or a remote command that copies it).",
-    validateResource: validateResourceOfType(compute.VirtualMachine, (vm, _args, reportViolation) => {
-        const sources: [string, unknown][] = [["osProfile.customData", vm.osProfile?.customData], ["userData", vm.userData]];
-        for (const [where, value] of sources) {
-            const findings = scan(value);
-            if (findings.length > 0) {
-                reportViolation(
-                    `${where} contains ${findings.join("; ")}. Fix: remove it and deliver the secret at run time ` +
-                    "(Key Vault with the VM's managed identity, or a remote command over Bastion). (Trivy AVD-AZU-0037)");
-            }
-        }
-    }),
+    validateResource: [
+        validateResourceOfType(compute.VirtualMachine, (vm, _args, reportViolation) =>
+            reportSecrets([["osProfile.customData", vm.osProfile?.customData], ["userData", vm.userData]], reportViolation)),
+        validateResourceOfType(compute.VirtualMachineScaleSet, (vmss, _args, reportViolation) =>
+            reportSecrets([["virtualMachineProfile.osProfile.customData", vmss.virtualMachineProfile?.osProfile?.customData],
+                ["virtualMachineProfile.userData", vmss.virtualMachineProfile?.userData]], reportViolation)),
+        validateResourceOfType(compute.VirtualMachineScaleSetVM, (vm, _args, reportViolation) =>
+            reportSecrets([["osProfile.customData", vm.osProfile?.customData], ["userData", vm.userData]], reportViolation)),
+    ],
 };
 
 // ---------------------------------------------------------------------------------------------------------------
 // 8. Login VMs are ready for Entra ID sign-in
 
-const AAD_PUBLISHER = "microsoft.azure.activedirectory";
-const AAD_SSH_TYPE = "aadsshloginforlinux";
-
-function isAadSshExtension(props: Record<string, unknown>): boolean {
-    // On inputs `type` is the extension type; in azure-native outputs `type` is the ARM resource type, so the
-    // extension's name (which by convention is its type) counts too.
-    return lower(props.publisher) === AAD_PUBLISHER &&
-        [props.type, props.vmExtensionName, props.name].some(v => lower(v) === AAD_SSH_TYPE);
-}
-
-function hasAadSshExtension(vm: PolicyResource, vmId: string | undefined, extensions: PolicyResource[]): boolean {
-    const inline = known(() => arr(vm.props.resources as Record<string, unknown>[]).some(e => known(() => isAadSshExtension(e), false)), false);
-    if (inline) {
-        return true;
-    }
-    const vmName = known(() => vm.props.name as unknown);
-    return extensions.some(ext => {
-        if (!known(() => isAadSshExtension(ext.props), false)) {
-            return false;
-        }
-        const viaDeps = (ext.propertyDependencies?.vmName ?? ext.dependencies ?? []).includes(vm);
-        const viaId = isAtOrBelow(idOf(ext), vmId) && idOf(ext) !== vmId;
-        const viaName = sameName(known(() => ext.props.vmName as unknown), vmName);
-        return ext.parent === vm || viaDeps || viaId || viaName;
-    });
-}
-
 export const loginVmEntraSignInReady: StackValidationPolicy = {
     name: "login-vm-entra-sign-in-ready",
     description:
-        "Checks that every login VM has a system-assigned managed identity and the AADSSHLoginForLinux extension " +
-        "(publisher Microsoft.Azure.ActiveDirectory). Without both, Entra ID sign-in fails and people fall back to " +
-        "shared local accounts. None of Checkov, Trivy or Azure Policy has this check.",
+        "Checks that every login VM (by tag or login subnet) has a system-assigned managed identity and the " +
+        "AADSSHLoginForLinux extension (publisher Microsoft.Azure.ActiveDirectory). Without both, Entra ID sign-in " +
+        "fails and people fall back to shared local accounts. None of Checkov, Trivy or Azure Policy has this check.",
     severity: "medium",
     enforcementLevel: "advisory",
     remediationSteps: "Give the login VM identity: { type: \"SystemAssigned\" } and add a VirtualMachineExtension AADSSHLoginForLinux.",
-    configSchema: { properties: { ...loginTagSchema } },
+    configSchema: { properties: { ...loginSchema } },
     validateStack: validateStackAround(compute.VirtualMachine, (_vms, args, reportViolation) => {
-        const cfg = withDefaults<LoginTagConfig>({ loginTagName: DEFAULT_LOGIN_TAG.name, loginTagValue: DEFAULT_LOGIN_TAG.value },
-            args.getConfig<Partial<LoginTagConfig>>());
-        const extensions = args.resources.filter(r => r.isType(compute.VirtualMachineExtension));
-        for (const { vm, id } of findLoginVms(args.resources, cfg)) {
+        const cfg = withDefaults(DEFAULT_LOGIN_CONFIG, args.getConfig<Partial<LoginConfig>>());
+        const withoutExtension = findLoginVms(args.resources, { ...cfg, recogniseByEntraExtension: false }).filter(n => n.kind === "VM");
+        const withExtension = new Set(findLoginVms(args.resources, { ...cfg, loginSubnets: [], loginTagName: "\0", loginTagValue: "\0" }).map(n => n.vm));
+        for (const { vm } of withoutExtension) {
             const identityType = known(() => lower(vm.props.identity?.type), "unknown");
             if (identityType !== "unknown" && !identityType.split(/[\s,]+/).includes("systemassigned")) {
                 reportViolation(
@@ -220,7 +287,7 @@ export const loginVmEntraSignInReady: StackValidationPolicy = {
                     "register with Entra ID. Fix: set identity: { type: \"SystemAssigned\" } (or \"SystemAssigned, UserAssigned\").",
                     vm.urn);
             }
-            if (!hasAadSshExtension(vm, id, extensions)) {
+            if (!withExtension.has(vm)) {
                 reportViolation(
                     `Login VM ${label(vm)} has no AADSSHLoginForLinux extension in this stack, so Entra ID sign-in cannot ` +
                     "work. Fix: add compute.VirtualMachineExtension { vmName: <login VM>, publisher: " +

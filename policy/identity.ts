@@ -1,13 +1,16 @@
 // Identity policies: who may sign in to login VMs, with which roles, held to MFA by Conditional Access.
 import { PolicyResource, ResourceValidationPolicy, StackValidationPolicy, validateResourceOfType } from "@pulumi/policy";
 import * as authorization from "@pulumi/azure-native/authorization";
+import * as resources from "@pulumi/azure-native/resources";
 import { ConditionalAccessPolicy } from "@pulumi/azuread/conditionalAccessPolicy";
 import {
-    AZURE_LINUX_VM_SIGN_IN_APP_ID, DEFAULT_LOGIN_ROLE_IDS, DEFAULT_LOGIN_TAG, LoginTagConfig, ROLE, UNKNOWN, arr,
-    dependenciesOf, known, loginTagSchema, lower, normaliseId, normaliseIds, roleGuid, roleIdListSchema, roleName,
-    withDefaults,
+    AZURE_LINUX_VM_SIGN_IN_APP_ID, DEFAULT_LOGIN_CONFIG, DEFAULT_LOGIN_ROLE_IDS, LoginConfig, ROLE, UNKNOWN,
+    dependenciesOf, idOf, known, touch, loginSchema, lower, normaliseId, normaliseIds, roleGuid, roleIdListSchema, roleName, withDefaults,
 } from "./common";
-import { LoginVm, findLoginVms, label, validateStackAround } from "./graph";
+import { LoginVm, findLoginVms, get, label, list, parseId, resourceGroupOf, str } from "./graph";
+import {
+    DISK_ROUTES, NIC_ROUTES, Permission, Route, VMSS_ROOT_ROUTES, VM_LOGIN_ROUTES, VM_ROOT_ROUTES, builtInRole, routesGranted,
+} from "./roles";
 
 const PEOPLE = ["user", "group"];
 
@@ -19,16 +22,24 @@ export interface LoginRolesConfig {
 }
 const LOGIN_ROLES_DEFAULTS: LoginRolesConfig = { loginRoleIds: [...DEFAULT_LOGIN_ROLE_IDS] };
 const loginRoleIdsSchema = roleIdListSchema(
-    "Role definition GUIDs (or full role definition IDs) that grant Entra ID sign-in to VMs. Default: Virtual " +
-    "Machine User Login and Virtual Machine Administrator Login.", DEFAULT_LOGIN_ROLE_IDS);
+    "Role definition GUIDs (or full role definition IDs) that grant Entra ID sign-in to VMs, besides any built-in role " +
+    "whose data actions include virtualMachines/login or loginAsAdmin. Default: Virtual Machine User Login and Virtual " +
+    "Machine Administrator Login.", DEFAULT_LOGIN_ROLE_IDS);
+
+/** Whether a role (by GUID) lets its holder sign in to VMs: configured, or a built-in role with the login data actions. */
+function isLoginRole(guid: string, cfg: LoginRolesConfig): boolean {
+    const builtIn = builtInRole(guid);
+    return normaliseIds(cfg.loginRoleIds).has(guid) || (!!builtIn && routesGranted(builtIn.permissions, VM_LOGIN_ROUTES).length > 0);
+}
 
 export const loginRoleAssignmentsMfaCapable: ResourceValidationPolicy = {
     name: "login-role-assignments-mfa-capable",
     description:
-        "Checks that every assignment of a VM login role (Virtual Machine User Login or Virtual Machine Administrator " +
-        "Login by default) states its principalType and goes to a User or a Group. Conditional Access can require " +
-        "MFA of users and group members signing in to the Azure Linux VM Sign-In app; a service principal or managed " +
-        "identity signs in with a secret or token that no MFA prompt ever reaches.",
+        "Checks that every assignment of a VM login role (Virtual Machine User Login or Administrator Login, any built-in " +
+        "role with the VM login data actions, or a configured role) states its principalType and goes to a User or a " +
+        "Group. Conditional Access can require MFA of users and group members signing in to the Azure Linux VM Sign-In " +
+        "app; a service principal or managed identity signs in with a secret or token that no MFA prompt ever reaches. " +
+        "Custom roles defined in the stack are judged by login-vm-role-assignments-restricted.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps: "Assign VM login roles to Entra users or groups only, with principalType \"User\" or \"Group\".",
@@ -36,7 +47,7 @@ export const loginRoleAssignmentsMfaCapable: ResourceValidationPolicy = {
     validateResource: validateResourceOfType(authorization.RoleAssignment, (assignment, args, reportViolation) => {
         const cfg = withDefaults(LOGIN_ROLES_DEFAULTS, args.getConfig<Partial<LoginRolesConfig>>());
         const guid = roleGuid(assignment.roleDefinitionId);
-        if (!normaliseIds(cfg.loginRoleIds).has(guid)) {
+        if (!isLoginRole(guid, cfg)) {
             return args.notApplicable("not a VM login role");
         }
         const principalType = assignment.principalType;
@@ -55,156 +66,370 @@ export const loginRoleAssignmentsMfaCapable: ResourceValidationPolicy = {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// 3b. On a login VM or its NIC, people get login roles (and Reader for Bastion), never admin roles
+// 3b. No standing path to root on a login node that bypasses the MFA-protected Entra sign-in
 
-export interface LoginVmRolesConfig extends LoginTagConfig, LoginRolesConfig {
+export interface LoginVmRolesConfig extends LoginConfig {
     additionalAllowedRoleIds: string[];
-    privilegedRoleIds: string[];
 }
-const PRIVILEGED_DEFAULT = [ROLE.owner, ROLE.contributor, ROLE.userAccessAdministrator, ROLE.virtualMachineContributor];
-const LOGIN_VM_ROLES_DEFAULTS: LoginVmRolesConfig = {
-    loginTagName: DEFAULT_LOGIN_TAG.name,
-    loginTagValue: DEFAULT_LOGIN_TAG.value,
-    loginRoleIds: [...DEFAULT_LOGIN_ROLE_IDS],
-    additionalAllowedRoleIds: [ROLE.reader],
-    privilegedRoleIds: [...PRIVILEGED_DEFAULT],
-};
+const LOGIN_VM_ROLES_DEFAULTS: LoginVmRolesConfig = { ...DEFAULT_LOGIN_CONFIG, additionalAllowedRoleIds: [ROLE.reader] };
 
-/** What an assignment's scope is on, among login VMs and their NICs, or undefined if neither. */
-function scopeTarget(assignment: PolicyResource, loginVms: LoginVm[]): string | undefined {
+interface Target {
+    what: "vm" | "nic" | "disk";
+    text: string;
+}
+
+/** Whether scope `s` (normalised) contains the resource with `id` (or, while unknown, in resource group `rg` named `name`). */
+function scopeContains(s: string, id: string | undefined, rg: string | undefined, type: string, name: string | undefined): boolean {
+    if (s === "" || s === "/" || s.startsWith("/providers/microsoft.management/managementgroups/")) {
+        return true; // a management group (or the root) may hold any subscription
+    }
+    if (id) {
+        return id === s || id.startsWith(s + "/");
+    }
+    if (/^\/subscriptions\/[^/]+$/.test(s)) {
+        return true; // the stack's own subscription, as far as the pack can tell
+    }
+    const m = /^\/subscriptions\/[^/]+\/resourcegroups\/([^/]+)(.*)$/.exec(s);
+    if (!m || !rg || m[1] !== rg) {
+        return false;
+    }
+    if (m[2] === "") {
+        return true;
+    }
+    const p = parseId(s);
+    return !!p && p.rest === "" && p.type === type && p.name === name;
+}
+
+/** What of a login node an assignment's scope covers: the VM itself, a NIC it uses, a disk it uses. */
+function targetsOf(assignment: PolicyResource, node: LoginVm, undecided: (() => unknown)[]): Target[] {
+    const vmType = node.kind === "scale set" ? "virtualmachinescalesets" : "virtualmachines";
+    const vmName = (str(get(node.vm.props, "name")) ?? str(get(node.vm.props, node.kind === "scale set" ? "vmScaleSetName" : "vmName")))?.toLowerCase();
+    const out: Target[] = [];
     const scope = known(() => assignment.props.scope as unknown, UNKNOWN);
     if (typeof scope === "string") {
         const s = normaliseId(scope);
-        for (const { vm, id, nics } of loginVms) {
-            if (id && s === id) {
-                return `login VM ${label(vm)}`;
+        if (scopeContains(s, node.id, node.resourceGroup, vmType, vmName)) {
+            out.push({ what: "vm", text: `${scopeText(s, node.id)}login ${node.kind} ${label(node.vm)} (${node.why})` });
+        }
+        for (const nic of node.nics) {
+            const name = (str(get(nic.props, "name")) ?? str(get(nic.props, "networkInterfaceName")))?.toLowerCase();
+            if (scopeContains(s, idOf(nic), resourceGroupOf(nic), "networkinterfaces", name)) {
+                out.push({ what: "nic", text: `${scopeText(s, idOf(nic))}NIC ${label(nic)} of login ${node.kind} ${label(node.vm)}` });
             }
-            const nic = nics.find(n => known(() => normaliseId(n.props.id), "") === s);
-            if (nic) {
-                return `NIC ${label(nic)} of login VM ${label(vm)}`;
+        }
+        const diskIds = new Set([...node.diskIds, ...node.disks.map(d => idOf(d)).filter((x): x is string => !!x)]);
+        for (const d of diskIds) {
+            if (scopeContains(s, d, undefined, "disks", undefined)) {
+                out.push({ what: "disk", text: `${scopeText(s, d)}disk ${d.split("/").pop()} of login ${node.kind} ${label(node.vm)}` });
             }
         }
-        return undefined;
-    }
-    // Unknown during preview: the scope is that VM's or NIC's ID if it was computed from it.
-    const deps = new Set(dependenciesOf(assignment, "scope"));
-    for (const { vm, nics } of loginVms) {
-        if (deps.has(vm)) {
-            return `login VM ${label(vm)}`;
+        for (const d of node.disks.filter(x => !idOf(x))) {
+            if (scopeContains(s, undefined, resourceGroupOf(d), "disks", (str(get(d.props, "diskName")) ?? str(get(d.props, "name")))?.toLowerCase())) {
+                out.push({ what: "disk", text: `${scopeText(s, undefined)}disk ${label(d)} of login ${node.kind} ${label(node.vm)}` });
+            }
         }
-        const nic = nics.find(n => deps.has(n));
-        if (nic) {
-            return `NIC ${label(nic)} of login VM ${label(vm)}`;
+        return out;
+    }
+    // Unknown during preview: the scope is what it was computed from.
+    const deps = dependenciesOf(assignment, "scope");
+    for (const dep of deps) {
+        if (dep === node.vm) {
+            out.push({ what: "vm", text: `login ${node.kind} ${label(node.vm)} (${node.why})` });
+        } else if (node.nics.includes(dep)) {
+            out.push({ what: "nic", text: `NIC ${label(dep)} of login ${node.kind} ${label(node.vm)}` });
+        } else if (node.disks.includes(dep)) {
+            out.push({ what: "disk", text: `disk ${label(dep)} of login ${node.kind} ${label(node.vm)}` });
+        } else if (dep.isType(resources.ResourceGroup)) {
+            const rgName = (str(get(dep.props, "resourceGroupName")) ?? str(get(dep.props, "name")))?.toLowerCase();
+            // The VM's own resourceGroupName may come from a ResourceGroup resource too: same resource, same group.
+            const vmGroups = dependenciesOf(node.vm, "resourceGroupName").filter(d => d.isType(resources.ResourceGroup));
+            if (vmGroups.length > 0) {
+                if (vmGroups.includes(dep)) {
+                    out.push({ what: "vm", text: `resource group ${label(dep)}, which contains login ${node.kind} ${label(node.vm)} (${node.why})` });
+                }
+            } else if (rgName && node.resourceGroup) {
+                if (rgName === node.resourceGroup) {
+                    out.push({ what: "vm", text: `resource group ${label(dep)}, which contains login ${node.kind} ${label(node.vm)} (${node.why})` });
+                }
+            } else {
+                undecided.push(() => assignment.props.scope);
+            }
         }
     }
-    return undefined;
+    if (deps.length === 0) {
+        undecided.push(() => assignment.props.scope);
+    }
+    return out;
+}
+
+function scopeText(scope: string, targetId: string | undefined): string {
+    if (targetId && scope === targetId) return "";
+    const rg = /^\/subscriptions\/[^/]+\/resourcegroups\/([^/]+)$/.exec(scope);
+    if (rg) return `resource group ${rg[1]}, which contains `;
+    if (/^\/subscriptions\/[^/]+$/.test(scope)) return `subscription ${scope}, which contains `;
+    if (scope === "" || scope === "/" || scope.includes("managementgroups")) return `management group scope ${scope || "/"}, which may contain `;
+    return `${scope}, which contains `;
+}
+
+/** The permissions of the role an assignment grants: built-in, defined in the stack, or undefined if unknown. */
+function permissionsOf(assignment: PolicyResource, roleDefs: PolicyResource[]): { name: string; permissions?: Permission[]; unknown?: boolean; undecided?: boolean } {
+    const roleId = known(() => assignment.props.roleDefinitionId as unknown, UNKNOWN);
+    const viaDeps = dependenciesOf(assignment, "roleDefinitionId").filter(d => roleDefs.includes(d));
+    const guid = typeof roleId === "string" ? roleGuid(roleId) : "";
+    const def = viaDeps[0] ?? roleDefs.find(d => {
+        const id = idOf(d);
+        return (typeof roleId === "string" && id === normaliseId(roleId)) ||
+            (guid !== "" && lower(str(get(d.props, "roleDefinitionId")) ?? str(get(d.props, "name"))) === guid);
+    });
+    if (def) {
+        const perms = list(def.props, "permissions").map(p => ({
+            actions: list(p, "actions").map(String), notActions: list(p, "notActions").map(String),
+            dataActions: list(p, "dataActions").map(String), notDataActions: list(p, "notDataActions").map(String),
+        }));
+        return { name: `custom role ${label(def)}`, permissions: perms };
+    }
+    if (typeof roleId !== "string") {
+        return { name: "a role whose ID is unknown until `up`", undecided: true };
+    }
+    const builtIn = builtInRole(guid);
+    return builtIn ? { name: `${builtIn.name} (${guid})`, permissions: builtIn.permissions }
+        : { name: `role ${guid}`, unknown: true };
 }
 
 export const loginVmRoleAssignmentsRestricted: StackValidationPolicy = {
     name: "login-vm-role-assignments-restricted",
     description:
-        "Checks that role assignments to users or groups scoped to a login VM or one of its NICs grant only the VM " +
-        "login roles (plus Reader, which `az network bastion ssh` needs on the NIC), and never Owner, Contributor, " +
-        "User Access Administrator or Virtual Machine Contributor: those let a person run commands as root (Run " +
-        "Command, extensions, SSH key reset) or grant themselves access without the MFA-protected Entra sign-in.",
-    severity: "high",
+        "Checks every role assignment whose scope contains a login node (the VM or scale set, its resource group, " +
+        "subscription or a management group), a NIC it uses or a disk it boots from, for every principal type, by " +
+        "what the role grants (built-in roles from Azure's published permissions, custom roles defined in the stack " +
+        "from their permissions, with wildcards): no one may hold a standing path to root that bypasses the " +
+        "MFA-protected Entra sign-in (Run Command, extensions, VM model writes, role assignment writes, OS disk " +
+        "writes or exports, NIC writes), and only users and groups may hold the VM login data actions. A role the " +
+        "pack cannot see into counts as a violation unless listed in additionalAllowedRoleIds.",
+    severity: "critical",
     enforcementLevel: "mandatory",
-    remediationSteps: "Replace the assignment with Virtual Machine User Login or Virtual Machine Administrator Login.",
+    remediationSteps: "Grant people Virtual Machine User/Administrator Login on the login VM (plus Reader); give automation scopes that exclude the login node.",
     configSchema: {
         properties: {
-            ...loginTagSchema,
-            loginRoleIds: loginRoleIdsSchema,
+            ...loginSchema,
             additionalAllowedRoleIds: roleIdListSchema(
-                "Other roles people may hold on a login VM or its NIC. Default: Reader (needed by Bastion's native client).",
-                [ROLE.reader]),
-            privilegedRoleIds: roleIdListSchema(
-                "Roles named as privileged in violation messages. Default: Owner, Contributor, User Access " +
-                "Administrator, Virtual Machine Contributor.", PRIVILEGED_DEFAULT),
+                "Roles vouched for at scopes containing a login node (never flagged). Default: Reader.", [ROLE.reader]),
         },
     },
-    validateStack: validateStackAround(authorization.RoleAssignment, (assignments, args, reportViolation) => {
+    validateStack: (args, reportViolation) => {
         const cfg = withDefaults(LOGIN_VM_ROLES_DEFAULTS, args.getConfig<Partial<LoginVmRolesConfig>>());
-        const loginVms = findLoginVms(args.resources, cfg);
-        if (loginVms.length === 0) {
-            return args.notApplicable("no login VM in the stack");
+        const nodes = findLoginVms(args.resources, cfg);
+        const assignments = args.resources.filter(r => r.isType(authorization.RoleAssignment));
+        if (nodes.length === 0 || assignments.length === 0) {
+            return args.notApplicable("no role assignment and login node in the stack");
         }
-        const allowed = normaliseIds([...cfg.loginRoleIds, ...cfg.additionalAllowedRoleIds]);
-        const privileged = normaliseIds(cfg.privilegedRoleIds);
-        const allowedNames = [...allowed].map(roleName).join(", ");
+        const roleDefs = args.resources.filter(r => r.isType(authorization.RoleDefinition));
+        const vouched = normaliseIds(cfg.additionalAllowedRoleIds);
+        const undecided: (() => unknown)[] = [];
         for (const assignment of assignments) {
-            const principalType = known(() => assignment.props.principalType as unknown, UNKNOWN);
-            // Service principals and devices are not people; missing or unknown types are treated as people.
-            if (typeof principalType === "string" && principalType !== "" && !PEOPLE.includes(lower(principalType)) &&
-                lower(principalType) !== "foreigngroup") {
-                continue;
-            }
             const roleId = known(() => assignment.props.roleDefinitionId as unknown, UNKNOWN);
-            if (typeof roleId !== "string") {
+            if (typeof roleId === "string" && vouched.has(roleGuid(roleId))) {
                 continue;
             }
-            const guid = roleGuid(roleId);
-            if (allowed.has(guid)) {
-                continue;
-            }
-            const target = scopeTarget(assignment, loginVms);
-            if (!target) {
-                continue;
-            }
+            const principalType = known(() => assignment.props.principalType as unknown, UNKNOWN);
+            const person = typeof principalType === "string" && PEOPLE.includes(lower(principalType));
             const who = typeof principalType === "string" && principalType !== "" ? `a ${principalType}` : "a principal of unstated type";
-            const why = privileged.has(guid)
-                ? "which lets them act as root on the VM or grant themselves access without the MFA-protected Entra sign-in"
-                : "which is not a VM login role";
-            reportViolation(
-                `Role assignment ${label(assignment)} gives ${who} ${roleName(guid)} on ${target}, ${why}. ` +
-                `Fix: grant only ${allowedNames} there; manage the VM through a separate, privileged identity process.`,
-                assignment.urn);
+            const role = permissionsOf(assignment, roleDefs);
+            for (const node of nodes) {
+                const targets = targetsOf(assignment, node, undecided);
+                if (targets.length === 0) {
+                    continue;
+                }
+                if (role.undecided) {
+                    undecided.push(() => assignment.props.roleDefinitionId);
+                    break;
+                }
+                if (role.unknown || !role.permissions) {
+                    reportViolation(
+                        `Role assignment ${label(assignment)} gives ${who} ${role.name} on ${targets[0].text}; the pack cannot see what ` +
+                        "that role grants, so it cannot rule out a path to root without MFA. Fix: use a built-in role or define the " +
+                        "custom role in this stack, or list its ID in additionalAllowedRoleIds once you have checked it.", assignment.urn);
+                    break;
+                }
+                const routes: { route: Route; target: Target }[] = [];
+                const add = (target: Target | undefined, list_: Route[]) =>
+                    target && routesGranted(role.permissions ?? [], list_).forEach(route => routes.push({ route, target }));
+                const vmTarget = targets.find(t => t.what === "vm");
+                add(vmTarget, node.kind === "scale set" ? VMSS_ROOT_ROUTES : VM_ROOT_ROUTES);
+                if (!person) add(vmTarget, VM_LOGIN_ROUTES);
+                add(targets.find(t => t.what === "disk"), DISK_ROUTES);
+                add(targets.find(t => t.what === "nic"), NIC_ROUTES);
+                if (routes.length === 0) {
+                    continue;
+                }
+                const target = routes[0].target.text;
+                const what = [...new Set(routes.map(r => r.route.what))].join("; ");
+                const mfa = person ? "without the MFA-protected Entra sign-in" : "with a secret or token that no MFA prompt reaches";
+                reportViolation(
+                    `Role assignment ${label(assignment)} gives ${who} ${role.name} on ${target}: it can ${what} — ${mfa} ` +
+                    `(${routes.map(r => r.route.action).filter((a, i, all) => all.indexOf(a) === i).join(", ")}). Fix: grant ` +
+                    `${person ? "only Virtual Machine User Login or Administrator Login (plus Reader) there" : "it a scope that does not contain the login node"}; ` +
+                    "manage the login node through a separate, just-in-time privileged process.", assignment.urn);
+                break;
+            }
         }
-    }),
+        undecided.forEach(read => read());
+    },
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// 3c. A Conditional Access policy for the Azure Linux VM Sign-In app is on and requires MFA
+// 3c. A Conditional Access policy for the Azure Linux VM Sign-In app is on and really requires MFA
+
+const CLI_CLIENT_APP_TYPES = ["all", "mobileappsanddesktopclients"];
+
+/** What is wrong with a Conditional Access policy meant to hold VM sign-in to MFA (empty: nothing). */
+export function conditionalAccessProblems(ca: Record<string, unknown>): string[] {
+    const problems: string[] = [];
+    const apps = get(ca, "conditions", "applications");
+    const excludedApps = list(apps, "excludedApplications").map(lower);
+    if (excludedApps.includes(AZURE_LINUX_VM_SIGN_IN_APP_ID) || excludedApps.includes("all")) {
+        problems.push("conditions.applications.excludedApplications excludes the Azure Linux VM Sign-In app, which beats including " +
+            "it. Fix: remove it from excludedApplications.");
+    }
+    const state = str(get(ca, "state"));
+    if (lower(state) !== "enabled") {
+        const what = lower(state) === "enabledforreportingbutnotenforced" ? "report-only" : `"${state ?? "unset"}"`;
+        problems.push(`The policy's state is ${what}, so it does not enforce MFA. Fix: set state: "enabled".`);
+    }
+    const users = get(ca, "conditions", "users");
+    const incUsers = list(users, "includedUsers").map(lower);
+    const included = [...incUsers.filter(u => u !== "none"), ...list(users, "includedGroups"), ...list(users, "includedRoles"),
+        ...list(users, "includedGuestsOrExternalUsers")];
+    if (included.length === 0) {
+        problems.push(`conditions.users includes no one (includedUsers ${JSON.stringify(list(users, "includedUsers"))}, no groups or roles). ` +
+            "Fix: include \"All\" users (or the groups that hold VM login roles).");
+    }
+    if (list(users, "excludedUsers").map(lower).includes("all")) {
+        problems.push("conditions.users.excludedUsers is \"All\", which excludes everyone. Fix: exclude only break-glass accounts.");
+    }
+    const clientAppTypes = list(get(ca, "conditions"), "clientAppTypes").map(lower);
+    if (!clientAppTypes.some(t => CLI_CLIENT_APP_TYPES.includes(t))) {
+        problems.push(`conditions.clientAppTypes ${JSON.stringify(list(get(ca, "conditions"), "clientAppTypes"))} does not cover the Azure CLI ` +
+            "sign-in that `az ssh` / `az network bastion ssh` use (mobileAppsAndDesktopClients). Fix: set clientAppTypes: [\"all\"].");
+    }
+    const platforms = get(ca, "conditions", "platforms");
+    if (platforms) {
+        const inc = list(platforms, "includedPlatforms").map(lower);
+        const exc = list(platforms, "excludedPlatforms").map(String);
+        if (!inc.includes("all") || exc.length > 0) {
+            problems.push(`conditions.platforms (included ${JSON.stringify(list(platforms, "includedPlatforms"))}, excluded ${JSON.stringify(exc)}) ` +
+                "leaves device platforms out, and sign-ins from those need no MFA. Fix: drop the platforms condition or include \"all\" and exclude none.");
+        }
+    }
+    for (const risk of ["signInRiskLevels", "userRiskLevels", "servicePrincipalRiskLevels"]) {
+        if (list(get(ca, "conditions"), risk).length > 0) {
+            problems.push(`conditions.${risk} limits the policy to risky sign-ins, so ordinary sign-ins need no MFA. Fix: remove ${risk}.`);
+        }
+    }
+    const grant = get(ca, "grantControls");
+    const builtIns = list(grant, "builtInControls").map(lower);
+    const hasMfa = builtIns.includes("mfa") || !!str(get(grant, "authenticationStrengthPolicyId"));
+    if (!hasMfa) {
+        problems.push("grantControls do not require MFA. Fix: add \"mfa\" to grantControls.builtInControls or set " +
+            "grantControls.authenticationStrengthPolicyId.");
+    } else {
+        const alternatives = [
+            ...builtIns.filter(c => c !== "mfa"),
+            ...list(grant, "customAuthenticationFactors").map(String),
+            ...list(grant, "termsOfUses").map(() => "terms of use"),
+        ];
+        if (lower(get(grant, "operator")) === "or" && alternatives.length > 0) {
+            problems.push(`grantControls.operator is OR, so ${alternatives.join(", ")} can stand in for MFA. Fix: use operator ` +
+                "\"AND\" or drop the other controls.");
+        }
+    }
+    return problems;
+}
+
+/** Whether a Conditional Access policy is about sign-in to the Azure Linux VM Sign-In app (directly or through "All"). */
+function targetsVmSignIn(ca: Record<string, unknown>): boolean {
+    const apps = list(get(ca, "conditions", "applications"), "includedApplications").map(lower);
+    return apps.includes(AZURE_LINUX_VM_SIGN_IN_APP_ID) || apps.includes("all");
+}
+
+const isBlock = (ca: Record<string, unknown>) => list(get(ca, "grantControls"), "builtInControls").map(lower).includes("block");
 
 export const vmSignInConditionalAccessRequiresMfa: ResourceValidationPolicy = {
     name: "vm-sign-in-conditional-access-requires-mfa",
     description:
-        "Checks that a Conditional Access policy managed in the stack for the Azure Linux VM Sign-In application " +
-        `(${AZURE_LINUX_VM_SIGN_IN_APP_ID}) is enabled (not off or report-only) and requires MFA, through the ` +
-        "\"mfa\" grant control or an authentication strength, without an OR that lets another control stand in for it.",
+        "Checks that a Conditional Access policy managed in the stack that names the Azure Linux VM Sign-In application " +
+        `(${AZURE_LINUX_VM_SIGN_IN_APP_ID}) really holds it to MFA: enabled (not off or report-only), the app not also ` +
+        "excluded, users included (not only None, not excluding All), client app types covering the CLI sign-in " +
+        "(all or mobileAppsAndDesktopClients), no platform condition that leaves platforms out, no risk-level " +
+        "condition, and MFA (\"mfa\" or an authentication strength) required without an OR alternative.",
     severity: "high",
     enforcementLevel: "mandatory",
-    remediationSteps: "Set state: \"enabled\" and grantControls: { operator: \"OR\", builtInControls: [\"mfa\"] }.",
+    remediationSteps: "Set state: \"enabled\", include all users, clientAppTypes [\"all\"] and grantControls: { operator: \"OR\", builtInControls: [\"mfa\"] }.",
     validateResource: validateResourceOfType(ConditionalAccessPolicy, (ca, args, reportViolation) => {
-        const apps = arr(ca.conditions?.applications?.includedApplications).map(lower);
+        const props = ca as unknown as Record<string, unknown>;
+        touch(props); // unknown values are decided on `up`: the runtime reports "can't run during preview"
+        const apps = list(get(props, "conditions", "applications"), "includedApplications").map(lower);
         if (!apps.includes(AZURE_LINUX_VM_SIGN_IN_APP_ID)) {
-            return args.notApplicable("does not target the Azure Linux VM Sign-In application");
+            return args.notApplicable("does not name the Azure Linux VM Sign-In application");
         }
-        const grant = ca.grantControls;
-        const builtIns = arr(grant?.builtInControls).map(lower);
-        if (builtIns.includes("block")) {
+        if (isBlock(props)) {
             return args.notApplicable("blocks sign-in rather than granting it");
         }
-        const state = ca.state;
-        if (lower(state) !== "enabled") {
-            const what = lower(state) === "enabledforreportingbutnotenforced" ? "report-only" : `"${state ?? "unset"}"`;
-            reportViolation(`The policy's state is ${what}, so it does not enforce MFA. Fix: set state: "enabled".`);
-        }
-        const hasMfa = builtIns.includes("mfa") || !!grant?.authenticationStrengthPolicyId;
-        if (!hasMfa) {
-            reportViolation(
-                "grantControls do not require MFA. Fix: add \"mfa\" to grantControls.builtInControls or set " +
-                "grantControls.authenticationStrengthPolicyId.");
-            return;
-        }
-        const alternatives = [
-            ...builtIns.filter(c => c !== "mfa"),
-            ...arr(grant?.customAuthenticationFactors),
-            ...arr(grant?.termsOfUses).map(() => "terms of use"),
-        ];
-        if (lower(grant?.operator) === "or" && alternatives.length > 0) {
-            reportViolation(
-                `grantControls.operator is OR, so ${alternatives.join(", ")} can stand in for MFA. Fix: use operator ` +
-                "\"AND\" or drop the other controls.");
-        }
+        conditionalAccessProblems(props).forEach(p => reportViolation(p));
     }),
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// 3d. Optionally: the stack itself must hold VM sign-in to MFA
+
+export interface ConditionalAccessPresentConfig {
+    required: boolean;
+}
+
+export const vmSignInConditionalAccessPresent: StackValidationPolicy = {
+    name: "vm-sign-in-conditional-access-present",
+    description:
+        "Checks that a stack with a login node or a VM login role assignment also contains, when `required` is true, " +
+        "an azuread ConditionalAccessPolicy that covers the Azure Linux VM Sign-In application (by ID or All) and " +
+        "passes every check of vm-sign-in-conditional-access-requires-mfa. Off by default (required: false) for " +
+        "organisations that manage Conditional Access centrally, outside the stack. None of Checkov, Trivy or Azure " +
+        "Policy has this check.",
+    severity: "high",
+    enforcementLevel: "mandatory",
+    remediationSteps: "Add an azuread.ConditionalAccessPolicy for app ce6ff14a-7fdc-4685-bbe0-f6afdfcfa8e0 requiring MFA, or set required: false if it is managed centrally.",
+    configSchema: {
+        properties: {
+            required: {
+                type: "boolean",
+                default: false,
+                description: "Require the stack to contain the Conditional Access policy (false: Conditional Access is managed centrally).",
+            },
+        },
+    },
+    validateStack: (args, reportViolation) => {
+        const { required } = withDefaults<ConditionalAccessPresentConfig>({ required: false }, args.getConfig<Partial<ConditionalAccessPresentConfig>>());
+        if (!required) {
+            return args.notApplicable("required is false: Conditional Access is managed outside the stack");
+        }
+        const nodes = findLoginVms(args.resources, DEFAULT_LOGIN_CONFIG);
+        const loginGrants = args.resources.filter(r => r.isType(authorization.RoleAssignment) &&
+            known(() => isLoginRole(roleGuid(r.props.roleDefinitionId), LOGIN_ROLES_DEFAULTS), false));
+        if (nodes.length === 0 && loginGrants.length === 0) {
+            return args.notApplicable("no login node or VM login role assignment in the stack");
+        }
+        const policies = args.resources.filter(r => r.isType(ConditionalAccessPolicy));
+        const good = policies.filter(p => known(() => {
+            const props = p.props as Record<string, unknown>;
+            return targetsVmSignIn(props) && !isBlock(props) && conditionalAccessProblems(props).length === 0;
+        }, false));
+        if (good.length === 0) {
+            const what = nodes[0] ? `login ${nodes[0].kind} ${label(nodes[0].vm)}` : `VM login role assignment ${label(loginGrants[0])}`;
+            reportViolation(
+                `The stack has ${what} but no enabled Conditional Access policy that holds the Azure Linux VM Sign-In app ` +
+                `(${AZURE_LINUX_VM_SIGN_IN_APP_ID}) to MFA${policies.length ? ` (${policies.map(label).join(", ")} do not qualify)` : ""}. ` +
+                "Fix: add an azuread.ConditionalAccessPolicy { state: \"enabled\", conditions: { applications: { includedApplications: " +
+                `["${AZURE_LINUX_VM_SIGN_IN_APP_ID}"] }, users: { includedUsers: ["All"] }, clientAppTypes: ["all"] }, grantControls: ` +
+                "{ operator: \"OR\", builtInControls: [\"mfa\"] } }, or set required: false if Conditional Access is managed centrally.");
+        }
+    },
 };

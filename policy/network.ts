@@ -1,9 +1,15 @@
 // Network policies: Bastion native-client tunneling, no public IP on login nodes, no SSH/RDP from the Internet.
-import { ResourceValidationPolicy, StackValidationPolicy, validateResourceOfType } from "@pulumi/policy";
 import * as compute from "@pulumi/azure-native/compute";
 import * as network from "@pulumi/azure-native/network";
-import { LoginTagConfig, arr, hasLoginTag, idOf, known, loginTagSchema, lower, DEFAULT_LOGIN_TAG, withDefaults } from "./common";
-import { findLoginVms, isAtOrBelow, label, validateStackAround } from "./graph";
+import {
+    PolicyResource, ReportViolation, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy, validateResourceOfType,
+} from "@pulumi/policy";
+import { PUBLIC_IPV4_ADDRESSES, internetServiceTag, publicCoverage } from "./addresses";
+import {
+    DEFAULT_LOGIN_CONFIG, LoginConfig, arr, touch, dependenciesOf, hasLoginTag, idOf, isLoginSubnet, known, loginSchema, lower, normaliseId,
+    withDefaults,
+} from "./common";
+import { LoginVm, findLoginVms, get, inlineIpConfigs, isAtOrBelow, label, list, parseId, resourceGroupOf, str } from "./graph";
 
 // ---------------------------------------------------------------------------------------------------------------
 // 1. Bastion native-client tunneling
@@ -53,39 +59,70 @@ export const bastionNativeClientTunneling: ResourceValidationPolicy = {
 // ---------------------------------------------------------------------------------------------------------------
 // 2. No public IP on login nodes
 
-const LOGIN_DEFAULTS: LoginTagConfig = { loginTagName: DEFAULT_LOGIN_TAG.name, loginTagValue: DEFAULT_LOGIN_TAG.value };
 const noPublicIpFix = "Users reach the login node through Azure Bastion (`az network bastion ssh --auth-type AAD`), so it needs none.";
+
+/** Whether a VM/scale set's own inputs mark it as a login node (tag, or an inline NIC in a login subnet). */
+function loginByInputs(r: Record<string, unknown>, ipConfigs: unknown[], cfg: LoginConfig): string | undefined {
+    if (hasLoginTag(r.tags as Record<string, string>, cfg)) {
+        return `tag ${cfg.loginTagName}=${cfg.loginTagValue}`;
+    }
+    const subnet = ipConfigs.map(c => get(c, "subnet", "id")).find(id => isLoginSubnet(id, cfg));
+    return subnet ? `login subnet ${subnet}` : undefined;
+}
+
+function inlinePublicIpViolations(kind: string, nicConfigs: unknown[], reportViolation: ReportViolation): void {
+    touch(nicConfigs); // an unknown NIC configuration is decided on `up` ("can't run during preview"), not passed
+    nicConfigs.forEach((nicConfig, i) => {
+        arr(get(nicConfig, "ipConfigurations") as unknown[]).forEach((ipConfig, j) => {
+            if (get(ipConfig, "publicIPAddressConfiguration")) {
+                reportViolation(
+                    `networkInterfaceConfigurations[${i}] (${get(nicConfig, "name")}) ipConfigurations[${j}] (${get(ipConfig, "name")}) ` +
+                    `gives the login ${kind} a public IP (publicIPAddressConfiguration). Fix: remove publicIPAddressConfiguration. ${noPublicIpFix}`);
+            }
+        });
+    });
+}
 
 export const loginVmNoPublicIp: ResourceValidationPolicy = {
     name: "login-vm-no-public-ip",
     description:
-        "Checks that a login VM (identified by the login tag) gets no public IP from an inline network interface " +
-        "configuration, and that a NIC carrying the login tag has no public IP on any IP configuration. A login " +
-        "node with a public IP exposes sshd to the Internet and lets users bypass Bastion and Entra ID sign-in.",
+        "Checks that a login VM, scale set or scale set VM (by the login tag, in any case, or an inline NIC in a " +
+        "configured login subnet) gets no public IP from an inline network interface configuration, and that a NIC " +
+        "carrying the login tag or in a login subnet has no public IP. A login node with a public IP exposes sshd to " +
+        "the Internet and lets users bypass Bastion and Entra ID sign-in.",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps: "Remove publicIPAddress / publicIPAddressConfiguration from the login node's network configuration.",
-    configSchema: { properties: { ...loginTagSchema } },
+    configSchema: { properties: { ...loginSchema } },
     validateResource: [
         validateResourceOfType(compute.VirtualMachine, (vm, args, reportViolation) => {
-            const cfg = withDefaults(LOGIN_DEFAULTS, args.getConfig<Partial<LoginTagConfig>>());
-            if (!hasLoginTag(vm.tags, cfg)) {
-                return args.notApplicable(`not a login VM (no tag ${cfg.loginTagName}=${cfg.loginTagValue})`);
+            const cfg = withDefaults(DEFAULT_LOGIN_CONFIG, args.getConfig<Partial<LoginConfig>>());
+            const nicConfigs = arr(vm.networkProfile?.networkInterfaceConfigurations) as unknown[];
+            if (!loginByInputs(vm as unknown as Record<string, unknown>, nicConfigs.flatMap(n => arr(get(n, "ipConfigurations") as unknown[])), cfg)) {
+                return args.notApplicable(`not a login VM (no tag ${cfg.loginTagName}=${cfg.loginTagValue}, no login subnet)`);
             }
-            arr(vm.networkProfile?.networkInterfaceConfigurations).forEach((nicConfig, i) => {
-                arr(nicConfig.ipConfigurations).forEach((ipConfig, j) => {
-                    if (ipConfig.publicIPAddressConfiguration) {
-                        reportViolation(
-                            `networkProfile.networkInterfaceConfigurations[${i}] (${nicConfig.name}) ipConfigurations[${j}] ` +
-                            `(${ipConfig.name}) creates a public IP for the login VM. Fix: remove publicIPAddressConfiguration. ${noPublicIpFix}`);
-                    }
-                });
-            });
+            inlinePublicIpViolations("VM", nicConfigs, reportViolation);
+        }),
+        validateResourceOfType(compute.VirtualMachineScaleSet, (vmss, args, reportViolation) => {
+            const cfg = withDefaults(DEFAULT_LOGIN_CONFIG, args.getConfig<Partial<LoginConfig>>());
+            const nicConfigs = arr(vmss.virtualMachineProfile?.networkProfile?.networkInterfaceConfigurations) as unknown[];
+            if (!loginByInputs(vmss as unknown as Record<string, unknown>, nicConfigs.flatMap(n => arr(get(n, "ipConfigurations") as unknown[])), cfg)) {
+                return args.notApplicable("not a login scale set");
+            }
+            inlinePublicIpViolations("scale set", nicConfigs, reportViolation);
+        }),
+        validateResourceOfType(compute.VirtualMachineScaleSetVM, (vm, args, reportViolation) => {
+            const cfg = withDefaults(DEFAULT_LOGIN_CONFIG, args.getConfig<Partial<LoginConfig>>());
+            const nicConfigs = arr(vm.networkProfileConfiguration?.networkInterfaceConfigurations) as unknown[];
+            if (!loginByInputs(vm as unknown as Record<string, unknown>, nicConfigs.flatMap(n => arr(get(n, "ipConfigurations") as unknown[])), cfg)) {
+                return args.notApplicable("not a login scale set VM");
+            }
+            inlinePublicIpViolations("scale set VM", nicConfigs, reportViolation);
         }),
         validateResourceOfType(network.NetworkInterface, (nic, args, reportViolation) => {
-            const cfg = withDefaults(LOGIN_DEFAULTS, args.getConfig<Partial<LoginTagConfig>>());
-            if (!hasLoginTag(nic.tags, cfg)) {
-                return args.notApplicable(`not a login node NIC (no tag ${cfg.loginTagName}=${cfg.loginTagValue})`);
+            const cfg = withDefaults(DEFAULT_LOGIN_CONFIG, args.getConfig<Partial<LoginConfig>>());
+            if (!loginByInputs(nic as unknown as Record<string, unknown>, arr(nic.ipConfigurations) as unknown[], cfg)) {
+                return args.notApplicable(`not a login node NIC (no tag ${cfg.loginTagName}=${cfg.loginTagValue}, no login subnet)`);
             }
             arr(nic.ipConfigurations).forEach((ipConfig, i) => {
                 if (ipConfig.publicIPAddress) {
@@ -98,47 +135,242 @@ export const loginVmNoPublicIp: ResourceValidationPolicy = {
     ],
 };
 
+/** Reads one value a link depended on, so that the runtime reports "can't run during preview" (decides on `up`). */
+function decideOnUp(nodes: LoginVm[]): void {
+    for (const node of nodes) {
+        for (const read of node.undecided) {
+            read();
+        }
+    }
+}
+
 export const loginVmNicNoPublicIp: StackValidationPolicy = {
     name: "login-vm-nic-no-public-ip",
     description:
-        "Checks that no NIC used by a login VM has a public IP and that no PublicIPAddress in the stack is " +
-        "associated with such a NIC, whether or not the NIC carries the login tag: catches the public IPs that the " +
-        "per-resource check cannot link to a login VM, which would expose sshd and bypass Bastion.",
+        "Checks that no login node (VM, scale set or scale set VM, recognised by tag, AADSSHLoginForLinux extension " +
+        "or login subnet) has a public IP: not on a NIC it uses (linked by ID, by name, or by property dependency, " +
+        "tagged or not, including a second NetworkInterface resource for the same NIC), not from an inline NIC " +
+        "configuration, and no PublicIPAddress in the stack associated with such a NIC. A public IP exposes sshd and " +
+        "bypasses Bastion. Links that are unknown during preview are decided on `up`.",
     severity: "critical",
     enforcementLevel: "mandatory",
-    remediationSteps: "Remove the public IP from the login VM's NIC (or delete the PublicIPAddress associated with it).",
-    configSchema: { properties: { ...loginTagSchema } },
-    validateStack: validateStackAround(compute.VirtualMachine, (_vms, args, reportViolation) => {
-        const cfg = withDefaults(LOGIN_DEFAULTS, args.getConfig<Partial<LoginTagConfig>>());
+    remediationSteps: "Remove the public IP from the login node's NIC (or delete the PublicIPAddress associated with it).",
+    configSchema: { properties: { ...loginSchema } },
+    validateStack: (args, reportViolation) => {
+        const cfg = withDefaults(DEFAULT_LOGIN_CONFIG, args.getConfig<Partial<LoginConfig>>());
+        const nodes = findLoginVms(args.resources, cfg);
+        if (nodes.length === 0) {
+            return args.notApplicable("no login node in the stack");
+        }
         const pips = args.resources.filter(r => r.isType(network.PublicIPAddress));
         const reported = new Set<string>();
-        for (const { vm, nics } of findLoginVms(args.resources, cfg)) {
+        for (const node of nodes) {
+            const { vm, nics, kind } = node;
+            const inline = inlineIpConfigs(vm).filter(c => get(c.ipConfig, "publicIPAddressConfiguration"));
+            if (inline.length > 0 && !reported.has(vm.urn)) {
+                reported.add(vm.urn);
+                reportViolation(
+                    `Login ${kind} ${label(vm)} (login node: ${node.why}) gets a public IP from inline NIC configuration ` +
+                    `${inline.map(c => `${c.nicConfig}/${get(c.ipConfig, "name")}`).join(", ")}. Fix: remove publicIPAddressConfiguration. ${noPublicIpFix}`,
+                    vm.urn);
+            }
             for (const nic of nics) {
                 const nicId = idOf(nic);
-                // PublicIPAddress resources in the stack that this NIC references or that point back at it.
                 const linked = new Set(nic.propertyDependencies?.ipConfigurations ?? []);
                 const pipsOfNic = pips.filter(pip => linked.has(pip) ||
                     isAtOrBelow(known(() => pip.props.ipConfiguration?.id as string | undefined), nicId));
-                const inline = known(() => arr(nic.props.ipConfigurations).some(c => known(() => !!(c as { publicIPAddress?: unknown } | undefined)?.publicIPAddress, false)), false);
-                if (inline && !reported.has(nic.urn)) {
+                const withPip = list(nic.props, "ipConfigurations").filter(c => !!get(c, "publicIPAddress"));
+                if (withPip.length > 0 && !reported.has(nic.urn)) {
                     reported.add(nic.urn);
                     const names = pipsOfNic.map(label).join(", ");
                     reportViolation(
-                        `NIC ${label(nic)} of login VM ${label(vm)} has a public IP${names ? ` (${names})` : ""}. ` +
-                        `Fix: remove publicIPAddress from its ipConfigurations. ${noPublicIpFix}`, nic.urn);
+                        `NIC ${label(nic)} of login ${kind} ${label(vm)} has a public IP${names ? ` (${names})` : ""} on ` +
+                        `ipConfigurations ${withPip.map(c => get(c, "name")).join(", ")} (login node: ${node.why}). Fix: remove ` +
+                        `publicIPAddress from its ipConfigurations. ${noPublicIpFix}`, nic.urn);
                     pipsOfNic.forEach(p => reported.add(p.urn));
                 }
                 for (const pip of pipsOfNic) {
                     if (!reported.has(pip.urn)) {
                         reported.add(pip.urn);
                         reportViolation(
-                            `Public IP ${label(pip)} is associated with NIC ${label(nic)} of login VM ${label(vm)}. ` +
+                            `Public IP ${label(pip)} is associated with NIC ${label(nic)} of login ${kind} ${label(vm)} (login node: ${node.why}). ` +
                             `Fix: dissociate and delete it. ${noPublicIpFix}`, pip.urn);
                     }
                 }
             }
         }
-    }),
+        decideOnUp(nodes);
+    },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2c. No public load balancer in front of a login node
+
+interface LbRule {
+    kind: "load-balancing rule" | "inbound NAT rule" | "inbound NAT pool";
+    name: string;
+    frontend?: string;
+    pools: string[];
+    frontendPort: string;
+    backendPort: unknown;
+}
+interface LoadBalancerInfo {
+    res: PolicyResource;
+    id?: string;
+    rg?: string;
+    name?: string;
+    publicFrontends: Set<string>;
+    rules: LbRule[];
+}
+
+const childName = (id: unknown, collection: string): string | undefined => {
+    const m = new RegExp(`/${collection}/([^/]+)$`, "i").exec(normaliseId(id));
+    return m ? m[1] : undefined;
+};
+
+function loadBalancers(resources: PolicyResource[]): LoadBalancerInfo[] {
+    const lbs: LoadBalancerInfo[] = resources.filter(r => r.isType(network.LoadBalancer)).map(res => {
+        const publicFrontends = new Set(list(res.props, "frontendIPConfigurations")
+            .filter(f => get(f, "publicIPAddress") || get(f, "publicIPPrefix"))
+            .map(f => lower(get(f, "name")) || "?"));
+        const frontendOf = (r: unknown) => childName(get(r, "frontendIPConfiguration", "id"), "frontendIPConfigurations");
+        const rules: LbRule[] = [
+            ...list(res.props, "loadBalancingRules").map(r => ({
+                kind: "load-balancing rule" as const, name: String(get(r, "name")), frontend: frontendOf(r),
+                pools: [get(r, "backendAddressPool", "id"), ...list(r, "backendAddressPools").map(p => get(p, "id"))]
+                    .map(id => childName(id, "backendAddressPools")).filter((x): x is string => !!x),
+                frontendPort: String(get(r, "frontendPort")), backendPort: get(r, "backendPort"),
+            })),
+            ...list(res.props, "inboundNatRules").map(r => ({
+                kind: "inbound NAT rule" as const, name: lower(get(r, "name")), frontend: frontendOf(r),
+                pools: [childName(get(r, "backendAddressPool", "id"), "backendAddressPools")].filter((x): x is string => !!x),
+                frontendPort: String(get(r, "frontendPort") ?? `${get(r, "frontendPortRangeStart")}-${get(r, "frontendPortRangeEnd")}`),
+                backendPort: get(r, "backendPort"),
+            })),
+            ...list(res.props, "inboundNatPools").map(r => ({
+                kind: "inbound NAT pool" as const, name: lower(get(r, "name")), frontend: frontendOf(r), pools: [],
+                frontendPort: `${get(r, "frontendPortRangeStart")}-${get(r, "frontendPortRangeEnd")}`, backendPort: get(r, "backendPort"),
+            })),
+        ];
+        return { res, id: idOf(res), rg: resourceGroupOf(res), name: (str(get(res.props, "loadBalancerName")) ?? str(get(res.props, "name")))?.toLowerCase(), publicFrontends, rules };
+    });
+    // Standalone InboundNatRule resources belong to the load balancer they name.
+    for (const r of resources.filter(x => x.isType(network.InboundNatRule))) {
+        const lb = lbs.find(l => (dependenciesOf(r, "loadBalancerName").includes(l.res)) ||
+            (l.name === lower(get(r.props, "loadBalancerName")) && (!l.rg || !resourceGroupOf(r) || l.rg === resourceGroupOf(r))));
+        lb?.rules.push({
+            kind: "inbound NAT rule", name: lower(str(get(r.props, "inboundNatRuleName")) ?? str(get(r.props, "name")) ?? r.name),
+            frontend: childName(get(r.props, "frontendIPConfiguration", "id"), "frontendIPConfigurations"),
+            pools: [childName(get(r.props, "backendAddressPool", "id"), "backendAddressPools")].filter((x): x is string => !!x),
+            frontendPort: String(get(r.props, "frontendPort") ?? `${get(r.props, "frontendPortRangeStart")}-${get(r.props, "frontendPortRangeEnd")}`),
+            backendPort: get(r.props, "backendPort"),
+        });
+    }
+    return lbs;
+}
+
+function portText(port: unknown): string {
+    const p = Number(port);
+    if (port === undefined || port === null || p === 0) return "every port (HA ports)";
+    return p === 22 ? "port 22 (SSH)" : `port ${p}`;
+}
+
+/** The public inbound routes of `lb` that reach a backend through `collection`/`child`. */
+function publicRoutes(lb: LoadBalancerInfo, collection: string, child: string | undefined): LbRule[] {
+    if (lb.publicFrontends.size === 0) return [];
+    const isPublic = (r: LbRule) => r.frontend === undefined || lb.publicFrontends.has(r.frontend) || lb.publicFrontends.has("?");
+    const c = collection.toLowerCase();
+    return lb.rules.filter(r => isPublic(r) && (child === undefined ||
+        (c === "inboundnatrules" && r.kind === "inbound NAT rule" && r.name === child) ||
+        (c === "inboundnatpools" && r.kind === "inbound NAT pool" && r.name === child) ||
+        (c === "backendaddresspools" && r.pools.includes(child))));
+}
+
+export const loginNodeNoPublicLoadBalancer: StackValidationPolicy = {
+    name: "login-node-no-public-load-balancer",
+    description:
+        "Checks that no load balancer with a public frontend forwards any port to a login node: through an inbound NAT " +
+        "rule (inline or a standalone InboundNatRule), a NAT pool, or a backend pool that a load-balancing rule or " +
+        "pool-based NAT rule serves, whether the login node's NIC, inline NIC configuration or scale set joins it or " +
+        "a LoadBalancerBackendAddressPool lists the NIC. Any port counts: the login node is reached only through " +
+        "Bastion, and a forwarded port 22 exposes sshd as a public IP would.",
+    severity: "critical",
+    enforcementLevel: "mandatory",
+    remediationSteps: "Take the login node out of the public load balancer's pools and NAT rules; use Azure Bastion.",
+    configSchema: { properties: { ...loginSchema } },
+    validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
+        const cfg = withDefaults(DEFAULT_LOGIN_CONFIG, args.getConfig<Partial<LoginConfig>>());
+        const nodes = findLoginVms(args.resources, cfg);
+        const lbs = loadBalancers(args.resources);
+        if (nodes.length === 0 || !lbs.some(l => l.publicFrontends.size > 0)) {
+            return args.notApplicable("no login node behind a public load balancer");
+        }
+        const pools = args.resources.filter(r => r.isType(network.LoadBalancerBackendAddressPool));
+        const natRules = args.resources.filter(r => r.isType(network.InboundNatRule));
+        const findLb = (ref: string): LoadBalancerInfo | undefined => {
+            const p = parseId(ref);
+            return lbs.find(l => (l.id && isAtOrBelow(ref, l.id)) || (!l.id && p && p.type === "loadbalancers" && l.name === p.name && (!l.rg || l.rg === p.rg)));
+        };
+        for (const node of nodes) {
+            const { vm, kind } = node;
+            const where = `Login ${kind} ${label(vm)} (login node: ${node.why})`;
+            const found: string[] = [];
+            const addRoutes = (via: string, lb: LoadBalancerInfo, collection: string, child: string | undefined) => {
+                for (const r of publicRoutes(lb, collection, child)) {
+                    found.push(`${via}: ${r.kind} ${r.name} of public load balancer ${label(lb.res)} forwards public port ${r.frontendPort} to ${portText(r.backendPort)}`);
+                }
+            };
+            const ipConfigs: { via: string; ipConfig: unknown; owner: PolicyResource }[] = [
+                ...inlineIpConfigs(vm).map(c => ({ via: `inline NIC configuration ${c.nicConfig}`, ipConfig: c.ipConfig, owner: vm })),
+                ...node.nics.flatMap(nic => list(nic.props, "ipConfigurations").map(c => ({ via: `NIC ${label(nic)}`, ipConfig: c, owner: nic }))),
+            ];
+            for (const { via, ipConfig } of ipConfigs) {
+                for (const collection of ["loadBalancerBackendAddressPools", "loadBalancerInboundNatRules", "loadBalancerInboundNatPools"]) {
+                    for (const ref of list(ipConfig, collection)) {
+                        const id = get(ref, "id");
+                        if (typeof id !== "string") continue;
+                        const m = /\/(backendaddresspools|inboundnatrules|inboundnatpools)\/([^/]+)$/.exec(normaliseId(id));
+                        const lb = findLb(normaliseId(id));
+                        if (lb && m) addRoutes(via, lb, m[1], m[2]);
+                    }
+                }
+            }
+            // References unknown during preview: what the NIC or VM's network properties were computed from.
+            for (const owner of [vm, ...node.nics]) {
+                const deps = [...dependenciesOf(owner, "ipConfigurations"), ...dependenciesOf(owner, "networkProfile"), ...dependenciesOf(owner, "virtualMachineProfile")];
+                for (const dep of new Set(deps)) {
+                    const lb = lbs.find(l => l.res === dep) ??
+                        (natRules.includes(dep) || pools.includes(dep) ? lbs.find(l => dependenciesOf(dep, "loadBalancerName").includes(l.res) ||
+                            l.name === lower(get(dep.props, "loadBalancerName"))) : undefined);
+                    if (!lb || found.some(f => f.includes(`public load balancer ${label(lb.res)}`))) continue;
+                    const child = natRules.includes(dep) ? lower(str(get(dep.props, "inboundNatRuleName")) ?? dep.name) : undefined;
+                    const poolName = pools.includes(dep) ? lower(str(get(dep.props, "backendAddressPoolName")) ?? dep.name) : undefined;
+                    const via = `${owner === vm ? "its network profile" : `NIC ${label(owner)}`} (computed from ${label(dep)})`;
+                    if (child) addRoutes(via, lb, "inboundNatRules", child);
+                    else if (poolName) addRoutes(via, lb, "backendAddressPools", poolName);
+                    else addRoutes(via, lb, "any", undefined);
+                }
+            }
+            // Backend pools that list the login NIC (or its private IP) themselves.
+            for (const pool of pools) {
+                const lb = lbs.find(l => dependenciesOf(pool, "loadBalancerName").includes(l.res) ||
+                    (l.name === lower(get(pool.props, "loadBalancerName")) && (!l.rg || !resourceGroupOf(pool) || l.rg === resourceGroupOf(pool))));
+                if (!lb) continue;
+                const poolName = lower(str(get(pool.props, "backendAddressPoolName")) ?? str(get(pool.props, "name")) ?? pool.name);
+                const addrs = list(pool.props, "loadBalancerBackendAddresses");
+                const privateIps = node.nics.flatMap(n => list(n.props, "ipConfigurations").map(c => str(get(c, "privateIPAddress")))).filter(Boolean);
+                const listsNode = addrs.some(a => node.nics.some(n => isAtOrBelow(str(get(a, "networkInterfaceIPConfiguration", "id")), idOf(n))) ||
+                    privateIps.includes(str(get(a, "ipAddress")))) ||
+                    dependenciesOf(pool, "loadBalancerBackendAddresses").some(d => d === vm || node.nics.includes(d));
+                if (listsNode) addRoutes(`backend pool ${label(pool)} lists its NIC`, lb, "backendAddressPools", poolName);
+            }
+            for (const f of [...new Set(found)]) {
+                reportViolation(`${where}: ${f}, which exposes it to the Internet and bypasses Bastion. Fix: remove the login node ` +
+                    "from that pool or NAT rule (or use an internal load balancer); reach it through Azure Bastion.", vm.urn);
+            }
+        }
+        decideOnUp(nodes);
+    },
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -146,15 +378,10 @@ export const loginVmNicNoPublicIp: StackValidationPolicy = {
 
 export interface ManagementPortsConfig {
     ports: number[];
+    maxPublicSourceAddresses: number;
 }
-const PORTS_DEFAULTS: ManagementPortsConfig = { ports: [22, 3389] };
+const PORTS_DEFAULTS: ManagementPortsConfig = { ports: [22, 3389], maxPublicSourceAddresses: 65536 };
 const PORT_NAMES: Record<number, string> = { 22: "SSH", 3389: "RDP" };
-
-/** Source prefixes that mean "anyone on the Internet" to Checkov and Trivy. */
-function isInternetSource(prefix: unknown): boolean {
-    const p = lower(prefix).trim();
-    return p === "*" || p === "internet" || p === "any" || p === "0.0.0.0" || p === "::" || p.endsWith("/0");
-}
 
 /** Whether a destination port spec ("*", "22", "20-30", "22,3389") covers `port`. */
 export function portSpecCovers(spec: unknown, port: number): boolean {
@@ -181,30 +408,47 @@ interface RuleLike {
     access?: string;
     direction?: string;
     protocol?: string;
+    priority?: number;
     sourceAddressPrefix?: string;
     sourceAddressPrefixes?: string[];
     destinationPortRange?: string;
     destinationPortRanges?: string[];
 }
 
-/** The management ports a rule opens to the Internet, with the offending source, or [] if none. */
-function exposedPorts(rule: RuleLike, ports: number[]): { ports: number[]; source: string } {
-    const none = { ports: [], source: "" };
+/** An inbound Allow rule's management ports and source prefixes, or undefined if it cannot carry SSH/RDP. */
+function inboundAllow(rule: RuleLike, ports: number[]): { ports: number[]; sources: string[] } | undefined {
     if (lower(rule.direction) !== "inbound" || lower(rule.access) !== "allow") {
-        return none;
+        return undefined;
     }
     // ICMP and IPsec protocols carry no SSH/RDP; Tcp, Udp (RDP also uses UDP 3389), * and Any do.
     if (["icmp", "esp", "ah"].includes(lower(rule.protocol))) {
-        return none;
-    }
-    const sources = [rule.sourceAddressPrefix, ...arr(rule.sourceAddressPrefixes)].filter(s => s !== undefined && s !== null);
-    const source = sources.find(isInternetSource);
-    if (source === undefined) {
-        return none;
+        return undefined;
     }
     const specs = [rule.destinationPortRange, ...arr(rule.destinationPortRanges)];
     const open = ports.filter(port => specs.some(spec => portSpecCovers(spec, port)));
-    return { ports: open, source: String(source) };
+    const sources = [rule.sourceAddressPrefix, ...arr(rule.sourceAddressPrefixes)].filter((s): s is string => typeof s === "string");
+    return open.length > 0 ? { ports: open, sources } : undefined;
+}
+
+/** Why a set of source prefixes counts as "the Internet", or undefined. */
+function internetReason(sources: string[], max: number): string | undefined {
+    const tag = sources.map(internetServiceTag).find(Boolean);
+    if (tag) {
+        return `${tag} (${lower(tag).startsWith("azurecloud") ? "every Azure public IP, which anyone can rent" : "any address"})`;
+    }
+    const everything = sources.find(src => src.trim() === "::/0" || publicCoverage([src]).v4 === PUBLIC_IPV4_ADDRESSES);
+    if (everything) {
+        return `${everything} (any address)`;
+    }
+    const { v4, wideV6 } = publicCoverage(sources);
+    if (wideV6) {
+        return `${wideV6} (a global IPv6 range of /32 or wider)`;
+    }
+    if (v4 > max) {
+        const pct = (v4 / 2 ** 32 * 100).toFixed(v4 >= 2 ** 31 ? 0 : 3);
+        return `${sources.join(", ")} (together ${v4} public IPv4 addresses, ${pct}% of the address space; more than maxPublicSourceAddresses ${max})`;
+    }
+    return undefined;
 }
 
 function describePorts(ports: number[]): string {
@@ -218,9 +462,11 @@ export const nsgNoManagementPortsFromInternet: ResourceValidationPolicy = {
     name: "nsg-no-ssh-rdp-from-internet",
     description:
         "Checks that no network security rule (inline in a NetworkSecurityGroup or a standalone SecurityRule) allows " +
-        "inbound SSH (22) or RDP (3389) from the Internet (`*`, Internet, Any, 0.0.0.0 or a /0 prefix), including " +
-        "port ranges and port lists. Everything in this design is reached through Bastion; an open management port " +
-        "is brute-forced within minutes. Checkov CKV_AZURE_10 and CKV_AZURE_9, Trivy AVD-AZU-0050 and AVD-AZU-0048.",
+        "inbound SSH (22) or RDP (3389) from the Internet, judged by address coverage: `*`, Internet, Any, the " +
+        "AzureCloud service tag, 0.0.0.0, a global IPv6 /32 or wider, or source prefixes that together admit more " +
+        "than maxPublicSourceAddresses public IPv4 addresses (0.0.0.0/1 + 128.0.0.0/1 in one rule or across the " +
+        "NSG's rules for the same port). Everything in this design is reached through Bastion. Checkov CKV_AZURE_10 " +
+        "and CKV_AZURE_9, Trivy AVD-AZU-0050 and AVD-AZU-0048.",
     severity: "critical",
     enforcementLevel: "advisory",
     remediationSteps: "Remove the rule or narrow sourceAddressPrefix; use Azure Bastion for SSH/RDP.",
@@ -233,27 +479,43 @@ export const nsgNoManagementPortsFromInternet: ResourceValidationPolicy = {
                 default: PORTS_DEFAULTS.ports,
                 description: "Management ports that must not be open to the Internet.",
             },
+            maxPublicSourceAddresses: {
+                type: "integer",
+                minimum: 0,
+                default: PORTS_DEFAULTS.maxPublicSourceAddresses,
+                description: "Most public IPv4 addresses the allowed sources of one port may add up to (default 65536, a /16).",
+            },
         },
     },
     validateResource: [
         validateResourceOfType(network.NetworkSecurityGroup, (nsg, args, reportViolation) => {
-            const { ports } = withDefaults(PORTS_DEFAULTS, args.getConfig<Partial<ManagementPortsConfig>>());
-            arr(nsg.securityRules).forEach((rule, i) => {
-                const exposed = exposedPorts(rule as RuleLike, ports);
-                if (exposed.ports.length > 0) {
-                    reportViolation(
-                        `securityRules[${i}] (${rule.name}) allows inbound ${describePorts(exposed.ports)} from ` +
-                        `${exposed.source}. ${nsgFix} ${nsgAnchors}`);
+            const { ports, maxPublicSourceAddresses } = withDefaults(PORTS_DEFAULTS, args.getConfig<Partial<ManagementPortsConfig>>());
+            const rules = arr(nsg.securityRules) as RuleLike[];
+            const flaggedPorts = new Set<number>();
+            rules.forEach((rule, i) => {
+                const allow = inboundAllow(rule, ports);
+                const why = allow && internetReason(allow.sources, maxPublicSourceAddresses);
+                if (allow && why) {
+                    allow.ports.forEach(p => flaggedPorts.add(p));
+                    reportViolation(`securityRules[${i}] (${rule.name}) allows inbound ${describePorts(allow.ports)} from ${why}. ${nsgFix} ${nsgAnchors}`);
                 }
             });
+            // Rules that are each narrow enough but together admit the Internet to the same port.
+            for (const port of ports.filter(p => !flaggedPorts.has(p))) {
+                const contributing = rules.map(r => ({ r, allow: inboundAllow(r, [port]) })).filter(x => x.allow);
+                const why = internetReason(contributing.flatMap(x => x.allow?.sources ?? []), maxPublicSourceAddresses);
+                if (contributing.length > 1 && why) {
+                    reportViolation(`securityRules ${contributing.map(x => x.r.name).join(", ")} together allow inbound ${describePorts([port])} ` +
+                        `from ${why}. ${nsgFix} ${nsgAnchors}`);
+                }
+            }
         }),
         validateResourceOfType(network.SecurityRule, (rule, args, reportViolation) => {
-            const { ports } = withDefaults(PORTS_DEFAULTS, args.getConfig<Partial<ManagementPortsConfig>>());
-            const exposed = exposedPorts(rule as RuleLike, ports);
-            if (exposed.ports.length > 0) {
-                reportViolation(
-                    `Security rule ${args.name} allows inbound ${describePorts(exposed.ports)} from ` +
-                    `${exposed.source}. ${nsgFix} ${nsgAnchors}`);
+            const { ports, maxPublicSourceAddresses } = withDefaults(PORTS_DEFAULTS, args.getConfig<Partial<ManagementPortsConfig>>());
+            const allow = inboundAllow(rule as RuleLike, ports);
+            const why = allow && internetReason(allow.sources, maxPublicSourceAddresses);
+            if (allow && why) {
+                reportViolation(`Security rule ${args.name} allows inbound ${describePorts(allow.ports)} from ${why}. ${nsgFix} ${nsgAnchors}`);
             }
         }),
     ],

@@ -2,8 +2,13 @@
 // offline plan and the tests can use it.
 import { EnforcementLevel, Policies } from "@pulumi/policy";
 import { linuxVmPasswordAuthenticationDisabled, loginVmEntraSignInReady, vmCustomDataNoSecrets } from "./compute";
-import { loginRoleAssignmentsMfaCapable, loginVmRoleAssignmentsRestricted, vmSignInConditionalAccessRequiresMfa } from "./identity";
-import { bastionNativeClientTunneling, loginVmNicNoPublicIp, loginVmNoPublicIp, nsgNoManagementPortsFromInternet } from "./network";
+import {
+    loginRoleAssignmentsMfaCapable, loginVmRoleAssignmentsRestricted, vmSignInConditionalAccessPresent, vmSignInConditionalAccessRequiresMfa,
+} from "./identity";
+import {
+    bastionNativeClientTunneling, loginNodeNoPublicLoadBalancer, loginVmNicNoPublicIp, loginVmNoPublicIp, nsgNoManagementPortsFromInternet,
+} from "./network";
+import { tagKeysUnambiguous } from "./tags";
 import { storageAccountNetworkRestricted } from "./storage";
 
 export const POLICY_PACK_NAME = "cyclecloud-slurm-entra";
@@ -16,9 +21,12 @@ export const policies: Policies = [
     bastionNativeClientTunneling,
     loginVmNoPublicIp,
     loginVmNicNoPublicIp,
+    loginNodeNoPublicLoadBalancer,
     loginRoleAssignmentsMfaCapable,
     loginVmRoleAssignmentsRestricted,
     vmSignInConditionalAccessRequiresMfa,
+    vmSignInConditionalAccessPresent,
+    tagKeysUnambiguous,
     // Advisory by default (mandatory in config.strict.json): scanner-equivalent hygiene.
     nsgNoManagementPortsFromInternet,
     linuxVmPasswordAuthenticationDisabled,

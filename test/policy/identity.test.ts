@@ -4,7 +4,7 @@ import * as compute from "@pulumi/azure-native/compute";
 import * as network from "@pulumi/azure-native/network";
 import { ConditionalAccessPolicy } from "@pulumi/azuread/conditionalAccessPolicy";
 import { AZURE_LINUX_VM_SIGN_IN_APP_ID, roleGuid } from "../../policy/common";
-import { BASTION_ID, NIC_ID, OTHER_VM_ID, RG_ID, ROLE, VM_ID, loginNicProps, loginVmProps, roleDefinitionId } from "./fixtures";
+import { BASTION_ID, NIC_ID, OTHER_VM_ID, RG_ID, ROLE, SUB, VM_ID, loginNicProps, loginVmProps, roleDefinitionId } from "./fixtures";
 import {
     assertCompliant, assertNotApplicable, assertUnknownAdvisory, assertViolations, policyNamed, runResourcePolicy,
     runStackPolicy, unknown, urnOf,
@@ -67,7 +67,7 @@ describe("policy login-vm-role-assignments-restricted (stack)", () => {
     const ra = (name: string, role: string, principalType: string | undefined, scope: string, extra = {}) =>
         ({ cls: authorization.RoleAssignment, name, props: assignment(role, principalType, scope), ...extra });
 
-    it("passes login roles on the VM, Reader on its NIC and the Bastion, and anything on other VMs", () => {
+    it("passes login roles on the VM, Reader on its NIC and the Bastion, and anything on other VMs or resource groups", () => {
         assertCompliant(runStackPolicy(policy, [
             vm(), nic(), otherVm,
             ra("user-login", ROLE.virtualMachineUserLogin, "User", VM_ID),
@@ -76,28 +76,27 @@ describe("policy login-vm-role-assignments-restricted (stack)", () => {
             ra("vm-reader", ROLE.reader, "User", VM_ID),
             ra("bastion-reader", ROLE.reader, "User", BASTION_ID),
             ra("other-owner", ROLE.owner, "User", OTHER_VM_ID),
-            ra("rg-contributor", ROLE.contributor, "Group", RG_ID),
-            // A managed identity (not a person) may need such a role; this policy is about people.
-            ra("mi-contributor", ROLE.virtualMachineContributor, "ServicePrincipal", VM_ID),
+            ra("other-rg-contributor", ROLE.contributor, "ServicePrincipal", `${SUB}/resourceGroups/rg-cluster`),
+            ra("sub-reader", ROLE.reader, "ServicePrincipal", SUB),
         ]));
     });
     it("reports Owner on the login VM for a user", () => {
         const r = runStackPolicy(policy, [vm(), nic(), ra("owner", ROLE.owner, "User", VM_ID)]);
-        assertViolations(r, /gives a User Owner \(8e3af657.*\) on login VM login \(vm-login\), which lets them act as root/);
+        assertViolations(r, /gives a User Owner \(8e3af657.*\) on login VM login \(vm-login\) \(tag slurm-node-role=login\): it can run commands as root .*without the MFA-protected Entra sign-in/);
         assert.strictEqual(r.violations[0].urn, urnOf({ cls: authorization.RoleAssignment, name: "owner" }));
     });
     it("reports Contributor on the login VM's NIC for a group (scope compared case-insensitively)", () => {
         assertViolations(runStackPolicy(policy, [vm(), nic(), ra("contrib", ROLE.contributor, "Group", NIC_ID.toLowerCase())]),
-            /gives a Group Contributor .* on NIC nic \(nic-login\) of login VM login/);
+            /gives a Group Contributor .* on NIC nic \(nic-login\) of login VM login \(vm-login\): it can attach a public IP/);
     });
     it("reports User Access Administrator and Virtual Machine Contributor, also without principalType", () => {
         assertViolations(runStackPolicy(policy, [vm(), nic(), ra("uaa", ROLE.userAccessAdministrator, "User", VM_ID)]), /User Access Administrator/);
         assertViolations(runStackPolicy(policy, [vm(), nic(), ra("vmc", ROLE.virtualMachineContributor, undefined, VM_ID)]),
             /principal of unstated type Virtual Machine Contributor/);
     });
-    it("reports other roles that are not login roles, unless allowed by config", () => {
+    it("reports roles it cannot see into, unless vouched for by config", () => {
         const custom = "0a1b2c3d-0000-4000-8000-000000000002";
-        assertViolations(runStackPolicy(policy, [vm(), ra("custom", custom, "User", VM_ID)]), /which is not a VM login role/);
+        assertViolations(runStackPolicy(policy, [vm(), ra("custom", custom, "User", VM_ID)]), /role 0a1b2c3d.*the pack cannot see what that role grants/);
         assertCompliant(runStackPolicy(policy, [vm(), ra("custom", custom, "User", VM_ID)], { additionalAllowedRoleIds: [ROLE.reader, custom] }));
     });
     it("links an unknown scope to the login VM through property dependencies during preview", () => {
@@ -110,15 +109,16 @@ describe("policy login-vm-role-assignments-restricted (stack)", () => {
     });
     it("uses the configured login tag", () => {
         const specs = [vm({ tags: { role: "jump" } }), ra("owner", ROLE.owner, "User", VM_ID)];
-        assertNotApplicable(runStackPolicy(policy, specs), /no login VM/);
+        assertNotApplicable(runStackPolicy(policy, specs), /login node/);
         assertViolations(runStackPolicy(policy, specs, { loginTagName: "role", loginTagValue: "jump" }), /Owner/);
     });
     it("is not applicable to stacks without role assignments or without login VMs", () => {
         assertNotApplicable(runStackPolicy(policy, [vm(), nic()]));
-        assertNotApplicable(runStackPolicy(policy, [otherVm, ra("owner", ROLE.owner, "User", OTHER_VM_ID)]), /no login VM/);
+        assertNotApplicable(runStackPolicy(policy, [otherVm, ra("owner", ROLE.owner, "User", OTHER_VM_ID)]), /login node/);
     });
-    it("does not crash when role or principal type is unknown during preview", () => {
-        assertCompliant(runStackPolicy(policy, [vm(), { cls: authorization.RoleAssignment, name: "x", props: { scope: VM_ID, roleDefinitionId: unknown.string, principalType: unknown.string } }]));
+    it("decides on `up` when the role is unknown during preview and cannot be linked", () => {
+        assertUnknownAdvisory(runStackPolicy(policy, [vm(), { cls: authorization.RoleAssignment, name: "x", props: { scope: VM_ID, roleDefinitionId: unknown.string, principalType: unknown.string } }]),
+            /roleDefinitionId/);
     });
 });
 

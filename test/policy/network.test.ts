@@ -125,7 +125,7 @@ describe("policy login-vm-nic-no-public-ip (stack)", () => {
     });
     it("ignores public IPs on NICs of VMs that are not login nodes", () => {
         const other = { cls: compute.VirtualMachine, name: "other", props: loginVmProps({ tags: {} }) };
-        assertCompliant(runStackPolicy(policy, [other, nic({ ipConfigurations: [{ publicIPAddress: { id: PIP_ID } }] }), pip()]));
+        assertNotApplicable(runStackPolicy(policy, [other, nic({ ipConfigurations: [{ publicIPAddress: { id: PIP_ID } }] }), pip()]), /no login node/);
     });
     it("is not applicable to a stack without VMs", () => {
         assertNotApplicable(runStackPolicy(policy, [nic({ ipConfigurations: [{ publicIPAddress: { id: PIP_ID } }] }), pip()]));

@@ -16,12 +16,13 @@ const POLICY_DIR = path.join(__dirname, "..", "..", "policy");
 const readConfig = (file: string) => JSON.parse(fs.readFileSync(path.join(POLICY_DIR, file), "utf8")) as PolicyPackConfigFile;
 
 const MANDATORY = [
-    "bastion-native-client-tunneling", "login-vm-no-public-ip", "login-vm-nic-no-public-ip",
+    "bastion-native-client-tunneling", "login-vm-no-public-ip", "login-vm-nic-no-public-ip", "login-node-no-public-load-balancer",
     "login-role-assignments-mfa-capable", "login-vm-role-assignments-restricted", "vm-sign-in-conditional-access-requires-mfa",
+    "vm-sign-in-conditional-access-present", "tag-keys-unambiguous", "vm-custom-data-no-secrets",
 ];
 const ADVISORY = [
     "nsg-no-ssh-rdp-from-internet", "linux-vm-password-authentication-disabled", "storage-account-network-restricted",
-    "vm-custom-data-no-secrets", "login-vm-entra-sign-in-ready",
+    "login-vm-entra-sign-in-ready",
 ];
 
 describe("policy pack metadata", () => {
@@ -46,7 +47,9 @@ describe("policy pack metadata", () => {
     it("makes org-specific settings configurable", () => {
         const props = (name: string) => Object.keys(policies.find(p => p.name === name)?.configSchema?.properties ?? {});
         assert.deepStrictEqual(props("bastion-native-client-tunneling"), ["allowedSkus"]);
-        assert.deepStrictEqual(props("login-vm-no-public-ip"), ["loginTagName", "loginTagValue"]);
+        assert.deepStrictEqual(props("login-vm-no-public-ip"), ["loginTagName", "loginTagValue", "recogniseByEntraExtension", "loginSubnets"]);
+        assert.deepStrictEqual(props("vm-sign-in-conditional-access-present"), ["required"]);
+        assert.deepStrictEqual(props("nsg-no-ssh-rdp-from-internet"), ["ports", "maxPublicSourceAddresses"]);
         assert.deepStrictEqual(props("login-role-assignments-mfa-capable"), ["loginRoleIds"]);
         assert.ok(props("login-vm-role-assignments-restricted").includes("additionalAllowedRoleIds"));
     });
@@ -76,13 +79,13 @@ describe("policy config files", () => {
     it("lets a policy's own entry beat \"all\"", () => {
         const c = resolvePolicyConfig({ all: "disabled", "nsg-no-ssh-rdp-from-internet": { enforcementLevel: "mandatory", ports: [22] } });
         assert.strictEqual(c.get("bastion-native-client-tunneling")?.enforcementLevel, "disabled");
-        assert.deepStrictEqual(c.get("nsg-no-ssh-rdp-from-internet"), { enforcementLevel: "mandatory", properties: { ports: [22] } });
+        assert.deepStrictEqual(c.get("nsg-no-ssh-rdp-from-internet"), { enforcementLevel: "mandatory", properties: { ports: [22], maxPublicSourceAddresses: 65536 } });
     });
     it("rejects unknown policies, levels, settings and wrong types, naming each key", () => {
         assert.throws(() => resolvePolicyConfig({ "no-such-policy": "mandatory" }), (e: Error) =>
             e instanceof PolicyConfigError && /no-such-policy: no such policy/.test(e.message));
         assert.throws(() => resolvePolicyConfig({ "login-vm-no-public-ip": "strict" as never }), /login-vm-no-public-ip: enforcement level "strict" is not one of/);
-        assert.throws(() => resolvePolicyConfig({ "login-vm-no-public-ip": { loginTag: "x" } }), /login-vm-no-public-ip.loginTag: not a setting of this policy \(allowed: loginTagName, loginTagValue\)/);
+        assert.throws(() => resolvePolicyConfig({ "login-vm-no-public-ip": { loginTag: "x" } }), /login-vm-no-public-ip.loginTag: not a setting of this policy \(allowed: loginTagName, loginTagValue, recogniseByEntraExtension, loginSubnets\)/);
         assert.throws(() => resolvePolicyConfig({ "bastion-native-client-tunneling": { allowedSkus: "Standard" } }), /allowedSkus: expected an array of string/);
         assert.throws(() => resolvePolicyConfig({ "bastion-native-client-tunneling": { allowedSkus: ["Gold"] } }), /allowedSkus\[0\]: "Gold" is not one of/);
         assert.throws(() => resolvePolicyConfig({ "nsg-no-ssh-rdp-from-internet": { ports: [0] } }), /ports\[0\]: must be >= 1/);
@@ -107,7 +110,7 @@ function compliantStack(): EvaluatedResource[] {
         res(storage.StorageAccount, "nfs", { kind: "FileStorage", enableHttpsTrafficOnly: false, publicNetworkAccess: "Disabled", networkRuleSet: { defaultAction: "Deny" } }),
         res(ConditionalAccessPolicy, "mfa", {
             state: "enabled",
-            conditions: { applications: { includedApplications: [AZURE_LINUX_VM_SIGN_IN_APP_ID] } },
+            conditions: { clientAppTypes: ["all"], applications: { includedApplications: [AZURE_LINUX_VM_SIGN_IN_APP_ID] }, users: { includedUsers: ["All"] } },
             grantControls: { operator: "OR", builtInControls: ["mfa"] },
         }),
     ];
