@@ -7,7 +7,7 @@ import { loadSecrets, loadSettings } from "./components/config";
 import { Network } from "./components/network";
 import { SharedStorage } from "./components/nfs";
 import { LoginNode } from "./components/login/loginNode";
-import { EntraAccess } from "./components/entra";
+import { CONDITIONAL_ACCESS_SCOPE, EntraAccess } from "./components/entra";
 import { CycleCloudServer } from "./components/cyclecloud/server";
 import { SlurmCluster } from "./components/cyclecloud/cluster";
 import { checkTunnelPort } from "./components/cyclecloud/tunnel";
@@ -49,6 +49,8 @@ const cyclecloud = new CycleCloudServer("cyclecloud", {
     computeSubnetId: net.computeSubnet.id,
     vnetId: net.vnet.id,
     bastionName: net.bastionName,
+    // In tunnel mode every remote Command goes through Bastion: it must exist first and go last.
+    accessPath: settings.remote.mode === "bastionTunnel" ? [net.bastion] : [],
 });
 
 const login = new LoginNode("login", {
@@ -59,7 +61,10 @@ const login = new LoginNode("login", {
     nfsHost: shared.host,
     nfsExportPath: shared.exportPath,
     nfsMountOptions: shared.mountOptions,
-}, { dependsOn: cyclecloud.terms ? [cyclecloud.terms] : [] });
+    // The first boot mounts /shared: the share, its private endpoint and the endpoint's DNS zone group come first.
+    sharedStorage: [shared],
+    imageTerms: cyclecloud.terms ? [cyclecloud.terms] : [],
+});
 
 const slurm = new SlurmCluster("slurm", {
     settings,
@@ -76,7 +81,7 @@ const readiness = new ReadinessCheck("readiness", {
     settings, secrets, server: cyclecloud, cluster: slurm, login, resourceGroupName: resourceGroup.name,
 });
 
-new EntraAccess("entra", {
+const entra = new EntraAccess("entra", {
     settings,
     subscriptionId: client.subscriptionId,
     loginVmId: login.vm.id,
@@ -91,6 +96,8 @@ export const loginPrivateIp = login.privateIp;
 export const sshCommand = pulumi.interpolate`az network bastion ssh --name ${net.bastionName} --resource-group ${resourceGroup.name} --target-resource-id ${login.vm.id} --auth-type AAD`;
 export const nfsMount = pulumi.interpolate`mount -t nfs -o ${shared.mountOptions} ${shared.host}:${shared.exportPath} /shared`;
 export const clusterName = settings.slurm.clusterName;
+/** What the optional MFA policy covers (Conditional Access cannot target one VM). */
+export const conditionalAccessScope = entra.conditionalAccessPolicy ? CONDITIONAL_ACCESS_SCOPE : undefined;
 export const cyclecloudVmId = cyclecloud.vm.id;
 export const cyclecloudPrivateIp = cyclecloud.privateIp;
 export const cyclecloudLockerAccount = cyclecloud.locker.name;

@@ -70,6 +70,8 @@ export interface Settings {
     login: {
         vmSize: string;
         image: ImageUrn;
+        /** Whether the image is a marketplace plan image (the VM then carries the plan and needs accepted terms). */
+        imagePlan: boolean;
         adminUsername: string;
         adminSshPublicKey: string;
         acceleratedNetworking: boolean;
@@ -219,6 +221,19 @@ export const DEFAULTS = {
     readinessJobTimeoutSeconds: 1200,
 } as const;
 
+/**
+ * Named login images (`loginImage`). AADSSHLoginForLinux's supported-distribution table (azure-docs
+ * howto-vm-sign-in-azure-ad-linux) lists RHEL 8 and, in newer revisions, Rocky; AlmaLinux is not listed
+ * (docs/cli-behaviour.md). Both presets are EL8, so the client installer's EPEL/PowerTools path holds.
+ */
+export const LOGIN_IMAGE_PRESETS = {
+    // The default: the same family as the cluster's nodes (almalinux8); Entra sign-in on it is unverified.
+    "almalinux-hpc-8": { urn: "almalinux:almalinux-hpc:8_10-hpc-gen2:8.10.2024101801", plan: true },
+    // Rocky Linux 8 from the Rocky Enterprise Software Foundation: a plan image. [unverified URN]
+    "rocky-8": { urn: "resf:rockylinux-x86_64:8-base:latest", plan: true },
+} as const;
+export type LoginImagePreset = keyof typeof LOGIN_IMAGE_PRESETS;
+
 /** CycleCloud's own image names accepted by the cyclecloud-slurm 4.x template. */
 export const CYCLECLOUD_IMAGE_NAMES = ["almalinux8", "almalinux9", "cycle.image.ubuntu22", "cycle.image.ubuntu24", "cycle.image.sles15-hpc"] as const;
 
@@ -304,7 +319,10 @@ const rawSchema = z.object({
         message: "must be 3-63 characters of lower-case letters, digits and single hyphens",
     }).default(DEFAULTS.nfsShareName),
     loginVmSize: vmSize.default(DEFAULTS.loginVmSize),
-    loginImage: imageUrn.default(DEFAULTS.loginImage),
+    loginImage: z.string().refine(s => s in LOGIN_IMAGE_PRESETS || imageUrn.safeParse(s).success, {
+        message: `must be an image URN with four parts, publisher:offer:sku:version, or a preset (${Object.keys(LOGIN_IMAGE_PRESETS).join(", ")})`,
+    }).default(DEFAULTS.loginImage),
+    loginImagePlan: boolFromString.optional(),
     loginAdminUsername: linuxName.refine(s => !["root", "admin", "administrator", "slurm", "munge"].includes(s), {
         message: "must not be a reserved name (root, admin, administrator, slurm, munge)",
     }).default(DEFAULTS.loginAdminUsername),
@@ -410,6 +428,12 @@ function isNodeImage(s: string): boolean {
 /** cyclecloud-slurm 4.x keeps a cluster's files in /sched/<name>, the name lower-cased and sanitised. */
 export function clusterConfigDirName(clusterName: string): string {
     return clusterName.toLowerCase().replace(/[^a-z0-9-]/g, "-");
+}
+
+/** The login image and whether it is a plan image: a preset's, or a URN's (a plan image unless loginImagePlan=false). */
+export function loginImage(value: string, plan: boolean | undefined): { image: ImageUrn; imagePlan: boolean } {
+    const preset = (LOGIN_IMAGE_PRESETS as Record<string, { urn: string; plan: boolean } | undefined>)[value];
+    return { image: parseImageUrn(preset?.urn ?? value), imagePlan: plan ?? preset?.plan ?? true };
 }
 
 /** Splits a validated URN. */
@@ -524,7 +548,7 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
         nfs: { quotaGiB: raw.nfsQuotaGiB, redundancy: raw.nfsRedundancy, shareName: raw.nfsShareName },
         login: {
             vmSize: raw.loginVmSize,
-            image: parseImageUrn(raw.loginImage),
+            ...loginImage(raw.loginImage, raw.loginImagePlan),
             adminUsername: raw.loginAdminUsername,
             adminSshPublicKey: raw.loginAdminSshPublicKey.trim(),
             acceleratedNetworking: raw.loginAcceleratedNetworking,

@@ -1,6 +1,7 @@
 // Who may sign in to the login node with Entra ID: login role assignments at the VM's scope, the Reader
 // roles `az network bastion ssh --auth-type AAD` needs, optional Entra groups, and an optional Conditional
-// Access policy that holds sign-ins to the VM to MFA.
+// Access policy that requires MFA. Conditional Access cannot target one VM: the policy covers every Linux
+// VM sign-in of the targeted users anywhere in the tenant (azure-docs howto-vm-sign-in-azure-ad-linux).
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as azuread from "@pulumi/azuread";
@@ -15,6 +16,10 @@ export const ROLE = {
 
 /** The "Azure Linux VM Sign-In" application that Conditional Access targets for Entra SSH logins. */
 export const AZURE_LINUX_VM_SIGN_IN_APP_ID = "ce6ff14a-7fdc-4685-bbe0-f6afdfcfa8e0";
+
+/** What the MFA policy really covers, for its outputs and the README. */
+export const CONDITIONAL_ACCESS_SCOPE = "every Linux VM sign-in with Entra ID (app Azure Linux VM Sign-In) of the targeted users " +
+    "in the whole tenant, not only this login node";
 
 const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -53,6 +58,8 @@ export class EntraAccess extends pulumi.ComponentResource {
     public readonly roleAssignments: authorization.RoleAssignment[] = [];
     public readonly groups: azuread.Group[] = [];
     public readonly conditionalAccessPolicy?: azuread.ConditionalAccessPolicy;
+    /** The Azure Linux VM Sign-In app's service principal in the tenant (adopted if present, created if not). */
+    public readonly vmSignInServicePrincipal?: azuread.ServicePrincipal;
 
     constructor(name: string, args: EntraAccessArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cyclecloud-slurm-entra:entra:EntraAccess", name, {}, opts);
@@ -82,8 +89,16 @@ export class EntraAccess extends pulumi.ComponentResource {
         if (settings.entra.conditionalAccessMfa) {
             const users = principals.filter(p => p.type === "User").map(p => p.objectId);
             const groups = principals.filter(p => p.type === "Group").map(p => p.objectId);
+            // A tenant may not have the app's service principal yet; Conditional Access cannot name the app
+            // without it (the docs create it with New-MgServicePrincipal). useExisting adopts one that exists;
+            // retainOnDelete keeps it on destroy: other policies and VMs in the tenant may rely on it.
+            this.vmSignInServicePrincipal = new azuread.ServicePrincipal(`${name}-vm-sign-in-sp`, {
+                clientId: AZURE_LINUX_VM_SIGN_IN_APP_ID,
+                useExisting: true,
+            }, { parent: this, retainOnDelete: true });
             this.conditionalAccessPolicy = new azuread.ConditionalAccessPolicy(`${name}-mfa`, {
-                displayName: `Require MFA for ${settings.slurm.clusterName} login node (${settings.stack})`,
+                // Says what it covers: Conditional Access cannot be limited to this VM.
+                displayName: `Require MFA for Linux VM sign-in (all VMs) of ${settings.slurm.clusterName} users (${settings.stack})`,
                 state: "enabled",
                 conditions: {
                     clientAppTypes: ["all"],
@@ -94,12 +109,13 @@ export class EntraAccess extends pulumi.ComponentResource {
                     },
                 },
                 grantControls: { operator: "OR", builtInControls: ["mfa"] },
-            }, { parent: this });
+            }, { parent: this, dependsOn: [this.vmSignInServicePrincipal] });
         }
 
         this.registerOutputs({
             roleAssignmentIds: this.roleAssignments.map(r => r.id),
             groupIds: this.groups.map(g => g.objectId),
+            conditionalAccessScope: this.conditionalAccessPolicy ? CONDITIONAL_ACCESS_SCOPE : undefined,
         });
     }
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs on the CI machine (Debian 12, as root) before `npm test`, called by .ci/run.
 # Installs the Debian packages the real-system tests need (munge, Slurm 22.05 daemons and
-# client, OpenSSH, cloud-init, shellcheck, iproute2) WITHOUT starting any service: it makes
+# client, OpenSSH, cloud-init, shellcheck, iproute2, sudo) WITHOUT starting any service: it makes
 # sure /usr/sbin/policy-rc.d exits 101 first. Changes only the package set (and policy-rc.d
 # if it was missing). Idempotent; returns within a second when everything is installed.
 set -euo pipefail
 
-PACKAGES=(munge slurmctld slurmd slurm-client openssh-server openssh-client cloud-init shellcheck iproute2)
+PACKAGES=(munge slurmctld slurmd slurm-client openssh-server openssh-client cloud-init shellcheck iproute2 sudo)
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "setup-testbed: must run as root (it installs Debian packages)" >&2

@@ -366,11 +366,12 @@ describe("cloud-init content", () => {
         assert.strictEqual(doc.packages, undefined, "packages would install before bootcmd users exist only by luck");
     });
 
-    it("adds the Slurm EL8 and Microsoft repositories", () => {
-        assert.strictEqual(doc.yum_repos.slurm.baseurl, "https://packages.microsoft.com/yumrepos/slurm-el8");
-        assert.strictEqual(doc.yum_repos.slurm.gpgcheck, true);
-        const ms = doc.write_files.find((f: Props) => f.path === "/etc/yum.repos.d/microsoft-prod.repo");
-        assert.match(ms.content, /^baseurl=https:\/\/packages\.microsoft\.com\/rhel\/8\/prod\/$/m);
+    it("leaves the repositories to the installer: no yum_repos (skipped when the image ships slurm.repo), no microsoft-prod.repo overwrite", () => {
+        assert.strictEqual(doc.yum_repos, undefined);
+        assert.ok(!(doc.write_files as Props[]).some(f => String(f.path).startsWith("/etc/yum.repos.d/")));
+        const installer = (doc.write_files as Props[]).find(f => f.path === "/usr/local/sbin/install-slurm-client")!.content as string;
+        assert.match(installer, /^baseurl=https:\/\/packages\.microsoft\.com\/yumrepos\/slurm-el8$/m);
+        assert.match(installer, /^repo_id=slurm-cluster$/m);
     });
 
     it("installs the sync script, service and timer and the client installer", () => {

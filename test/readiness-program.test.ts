@@ -66,6 +66,17 @@ describe("readiness Command under mocks (dev stack)", function () {
         assert.strictEqual(dev.resources.find(x => x.urn === c.parent)?.type, "cyclecloud-slurm-entra:readiness:ReadinessCheck");
     });
 
+    it("goes through the access path like every other Command: depends on the BastionHost (tunnel mode) and its jump host, the CycleCloud VM", async () => {
+        const deps = check(dev).dependencies;
+        assert.ok(deps.includes(byName(dev, "azure-native:network:BastionHost", "network-bastion").urn), "readiness-check does not depend on the BastionHost");
+        assert.ok(deps.includes(byName(dev, "azure-native:compute:VirtualMachine", "cyclecloud-vm").urn), "readiness-check does not depend on its jump host");
+        // Through a jump host Bastion is not on the path: the check does not wait for it (nor keep it on destroy).
+        const proxy = await runWith({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com",
+            [`${NS}sshProxyHostKey`]: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJumpHostKeyJumpHostKeyJumpHostKeyJumpHost",
+            [`${NS}deploySourcePrefix`]: "10.60.0.5/32" });
+        assert.ok(!check(proxy).dependencies.includes(byName(proxy, "azure-native:network:BastionHost", "network-bastion").urn), "readiness-check waits for Bastion in jump-host mode");
+    });
+
     it("connects to the login node's private IP as its admin, through the tunnel's end and the CycleCloud VM like the scheduler", () => {
         const conn = (check(dev).inputs as Props).connection;
         const loginNic = byName(dev, "azure-native:network:NetworkInterface", "login-nic");

@@ -133,6 +133,10 @@ export class SlurmCluster extends pulumi.ComponentResource {
         const configDir = settings.slurm.clusterConfigDir;
         this.clusterName = clusterName;
         const atServer = serverConnection(server.ssh, server.privateIp, server.hostKey);
+        // Every Command reaches its host through the access path (Bastion in tunnel mode): created after it,
+        // deleted before it. The scheduler's Commands also go through the server (the jump host in tunnel mode).
+        const viaServer = [...server.accessPath];
+        const viaScheduler = [...server.accessPath, server.vm];
 
         // ---- users: records on the server, applied idempotently ----
         this.users = new command.remote.Command(`${name}-users`, {
@@ -143,7 +147,7 @@ export class SlurmCluster extends pulumi.ComponentResource {
                 CC_MANAGED_USERS: settings.users.map(u => u.name).join(" "),
             }),
             addPreviousOutputInEnv: false,
-        }, { ...parent, dependsOn: [server.init] });
+        }, { ...parent, dependsOn: [server.init, ...viaServer] });
 
         // ---- the cluster ----
         this.parameters = pulumi.all([args.computeSubnetId, args.nfsHost, args.nfsExportPath]).apply(([subnetId, nfsHost, exportPath]) =>
@@ -176,7 +180,7 @@ export class SlurmCluster extends pulumi.ComponentResource {
             deleteBeforeReplace: true,
             // Destroy runs this Command's delete (terminate, wait for the nodes, delete) before anything the
             // cluster runs on goes: the server, its roles, the NFS share, the subnet.
-            dependsOn: [server.init, this.users, server.vm, server.clusterResourceGroup, ...server.roleAssignments, ...args.dependsOn],
+            dependsOn: [server.init, this.users, server.vm, server.clusterResourceGroup, ...server.roleAssignments, ...args.dependsOn, ...viaServer],
         });
         this.schedulerIp = this.cluster.stdout.apply(out => outputLine(out, "SCHEDULER_IP") ?? "");
         this.clusterConfigDir = this.cluster.stdout.apply(out => outputLine(out, "CLUSTER_CONFIG_DIR") ?? configDir);
@@ -189,15 +193,16 @@ export class SlurmCluster extends pulumi.ComponentResource {
             : this.cluster.stdout.apply(out => outputLine(out, "SCHEDULER_HOST_KEY"));
         const atScheduler = schedulerConnection(server.ssh, this.schedulerIp, schedulerHostKey, server.hostKey);
 
-        // ---- after a parameter change: refresh the partitions on the scheduler ----
+        // ---- after a parameter change: check the scheduler's Slurm release, refresh the partitions ----
         const paramsDigest = paramsJson.apply(j => crypto.createHash("sha256").update(j).digest("hex"));
         this.scale = new command.remote.Command(`${name}-scale`, {
             connection: atScheduler,
-            create: scriptCommand([]),
+            // A scheduler running another Slurm than slurmVersion fails here, before the seed.
+            create: scriptCommand([settings.slurm.version]),
             stdin: scriptStdin("apply-config.sh", {}, { withLib: false }),
             triggers: [paramsDigest],
             addPreviousOutputInEnv: false,
-        }, { ...parent, dependsOn: [this.cluster] });
+        }, { ...parent, dependsOn: [this.cluster, ...viaScheduler] });
 
         // ---- seeding /shared for the login node ----
         const seed = seedInvocation(configDir);
@@ -205,12 +210,15 @@ export class SlurmCluster extends pulumi.ComponentResource {
             connection: atScheduler,
             create: `sudo -n ${seed.command}`,
             stdin: seed.stdin,
-            // Re-run only for another cluster (its Command ID changes on replacement) or Slurm version.
-            triggers: [this.cluster.id, clusterName, configDir, settings.slurm.version],
+            // Re-run whenever what it copies can have changed through the program: another cluster (the
+            // Command's ID changes on replacement), another Slurm version, changed cluster parameters (the
+            // scale Command has then rewritten azure.conf). A hand edit on the scheduler needs a re-seed by
+            // hand (README, "Re-seeding /shared").
+            triggers: [this.cluster.id, clusterName, configDir, settings.slurm.version, paramsDigest],
             // The script prints checksums only, but munge.key is read in this session: log nothing.
             logging: "none",
             addPreviousOutputInEnv: false,
-        }, { ...parent, additionalSecretOutputs: ["stdout", "stderr"], dependsOn: [this.cluster, this.scale] });
+        }, { ...parent, additionalSecretOutputs: ["stdout", "stderr"], dependsOn: [this.cluster, this.scale, ...viaScheduler] });
 
         this.registerOutputs({
             schedulerIp: this.schedulerIp,

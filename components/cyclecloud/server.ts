@@ -13,6 +13,7 @@ import * as storage from "@pulumi/azure-native/storage";
 import * as command from "@pulumi/command";
 import { ImageUrn, Secrets, Settings } from "../config";
 import { privateEndpointDns } from "../privateDns";
+import { linuxComputerName } from "../login/loginNode";
 import { parseHostKey, serverConnection, SshIdentity } from "./connection";
 import { readScript, scriptCommand, scriptStdin } from "./scripts";
 import { openBastionTunnel } from "./tunnel";
@@ -80,6 +81,11 @@ export interface CycleCloudServerArgs {
     vnetId: pulumi.Input<string>;
     /** Tunnel mode: the Bastion's name, an output of the Bastion (the program opens the tunnel once it exists). */
     bastionName?: pulumi.Input<string>;
+    /**
+     * What the remote Commands' SSH path goes through besides the server itself (the BastionHost in tunnel
+     * mode): every Command depends on it, so create waits for it and destroy keeps it until they are gone.
+     */
+    accessPath?: pulumi.Resource[];
 }
 
 /** A 3-24 character storage account name, stable per subscription, resource group and stack. */
@@ -97,7 +103,7 @@ export function stableGuid(seed: string): string {
 /** The marketplace terms `acceptMarketplaceTerms` accepts: the server image, the login image, the node image. */
 export function marketplaceTermUrns(settings: Settings): string[] {
     const urn = (i: ImageUrn) => `${i.publisher}:${i.offer}:${i.sku}:${i.version}`;
-    const urns = [urn(settings.cyclecloud.image), urn(settings.login.image)];
+    const urns = [urn(settings.cyclecloud.image), ...(settings.login.imagePlan ? [urn(settings.login.image)] : [])];
     const node = settings.cluster.nodeImage;
     const nodeUrn = node.split(":").length === 4 ? node : NODE_IMAGE_TERMS[node];
     if (nodeUrn) urns.push(nodeUrn);
@@ -137,6 +143,8 @@ export class CycleCloudServer extends pulumi.ComponentResource {
     /** The Run Command that reads the server's host key through ARM (absent when cyclecloudHostKey is set). */
     public readonly hostKeyRead?: compute.VirtualMachineRunCommandByVirtualMachine;
     public readonly vmName: string;
+    /** See CycleCloudServerArgs.accessPath; the cluster's Commands depend on it too. */
+    public readonly accessPath: pulumi.Resource[];
 
     constructor(name: string, args: CycleCloudServerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cyclecloud-slurm-entra:cyclecloud:CycleCloudServer", name, {}, opts);
@@ -145,6 +153,7 @@ export class CycleCloudServer extends pulumi.ComponentResource {
         const parent = { parent: this };
         const common = { resourceGroupName, location: settings.location, tags: settings.tags };
         this.vmName = `vm-${namePrefix}-cc`;
+        this.accessPath = args.accessPath ?? [];
 
         if (cc.acceptMarketplaceTerms) {
             this.terms = new command.local.Command(`${name}-terms`, {
@@ -232,7 +241,8 @@ export class CycleCloudServer extends pulumi.ComponentResource {
                 }],
             },
             osProfile: {
-                computerName: `${namePrefix}-cc`.slice(0, 63),
+                // The prefix holds the stack name, which may contain `_` or `.` (invalid in a computer name).
+                computerName: linuxComputerName(`${namePrefix}-cc`, "the stack name (pulumi stack select)"),
                 adminUsername: cc.adminUsername,
                 linuxConfiguration: {
                     disablePasswordAuthentication: true,
@@ -362,7 +372,7 @@ export class CycleCloudServer extends pulumi.ComponentResource {
         }, {
             ...parent,
             additionalSecretOutputs: ["stdout", "stderr"],
-            dependsOn: [this.vm, container, zoneGroup, link, ...this.roleAssignments],
+            dependsOn: [this.vm, container, zoneGroup, link, ...this.roleAssignments, ...this.accessPath],
         });
 
         this.registerOutputs({

@@ -39,37 +39,14 @@ export function renderLoginCloudInit(args: LoginCloudInitArgs): string {
             ["sh", "-c", fixedIdUser("slurm", SLURM_UID, "/var/lib/slurm")],
             ["sh", "-c", fixedIdUser("munge", MUNGE_UID, "/var/run/munge")],
         ],
-        yum_repos: {
-            // Slurm builds for EL8 that cyclecloud-slurm 4.x installs on the cluster's nodes.
-            slurm: {
-                name: "Slurm Workload Manager (packages.microsoft.com)",
-                baseurl: "https://packages.microsoft.com/yumrepos/slurm-el8",
-                enabled: true,
-                gpgcheck: true,
-                gpgkey: "https://packages.microsoft.com/keys/microsoft.asc",
-                priority: 10,
-                exclude: "slurm*",
-            },
-        },
+        // No yum_repos and no microsoft-prod.repo here: cloud-init skips a repo whose file already exists (the
+        // AlmaLinux HPC image ships slurm.repo, on the insiders channel), and an overwrite would drop what newer
+        // images put in microsoft-prod.repo. The client installer writes its own repository and disables any
+        // other that serves Slurm.
         mounts: [[
             `${args.nfsHost}:${args.nfsExportPath}`, "/shared", "nfs", `${args.nfsMountOptions},_netdev,nofail`, "0", "0",
         ]],
         write_files: [
-            {
-                // Same file and repository ID as the AADSSHLoginForLinux extension writes, so the two never
-                // list the Microsoft repository twice.
-                path: "/etc/yum.repos.d/microsoft-prod.repo",
-                permissions: "0644",
-                content: [
-                    "[packages-microsoft-com-prod]",
-                    "name=packages-microsoft-com-prod",
-                    "baseurl=https://packages.microsoft.com/rhel/8/prod/",
-                    "enabled=1",
-                    "gpgcheck=1",
-                    "gpgkey=https://packages.microsoft.com/keys/microsoft.asc",
-                    "",
-                ].join("\n"),
-            },
             {
                 path: "/etc/default/slurm-sync",
                 permissions: "0644",

@@ -15,6 +15,14 @@ export interface LoginNodeArgs {
     nfsHost: pulumi.Input<string>;
     nfsExportPath: pulumi.Input<string>;
     nfsMountOptions: string;
+    /**
+     * What the first boot's mount of /shared needs to exist before the VM boots: the share, its private
+     * endpoint and the endpoint's DNS zone group (until the record exists the share's name resolves to the
+     * public endpoint, whose access is disabled). A component here stands for all its children.
+     */
+    sharedStorage: pulumi.Resource[];
+    /** The marketplace-terms acceptance, when the stack does it: Azure refuses a plan image before. */
+    imageTerms?: pulumi.Resource[];
 }
 
 /** The Entra ID SSH login extension; it needs the VM's system-assigned identity. */
@@ -23,6 +31,21 @@ export const AAD_SSH_EXTENSION = {
     type: "AADSSHLoginForLinux",
     typeHandlerVersion: "1.0",
 } as const;
+
+/**
+ * A Linux computer name Azure accepts (1-64 characters, letters, digits and hyphens; no `_` or `.`, which a
+ * Pulumi stack name may hold), derived from `base`: every other character becomes `-`, runs of `-` collapse,
+ * and the name is cut to 63 characters. Case is kept, so names that were valid stay the same (no VM
+ * replacement). Throws, naming `key`, when nothing usable is left.
+ */
+export function linuxComputerName(base: string, key: string): string {
+    const name = base.replace(/[^A-Za-z0-9-]/g, "-").replace(/-{2,}/g, "-").slice(0, 63).replace(/^-+|-+$/g, "");
+    if (!/[A-Za-z]/.test(name)) {
+        throw new Error(`${key}: cannot derive a Linux computer name from ${JSON.stringify(base)}: ` +
+            "it needs letters or digits and at least one letter (allowed: letters, digits and hyphens)");
+    }
+    return name;
+}
 
 export class LoginNode extends pulumi.ComponentResource {
     public readonly nic: network.NetworkInterface;
@@ -69,8 +92,9 @@ export class LoginNode extends pulumi.ComponentResource {
             tags,
             vmName: this.vmName,
             hardwareProfile: { vmSize: login.vmSize },
-            // A marketplace plan image: Azure refuses it without the matching plan (and accepted terms).
-            plan: { publisher: login.image.publisher, product: login.image.offer, name: login.image.sku },
+            // A marketplace plan image: Azure refuses it without the matching plan (and accepted terms); an
+            // image without a plan (loginImagePlan=false) is refused with one.
+            ...(login.imagePlan ? { plan: { publisher: login.image.publisher, product: login.image.offer, name: login.image.sku } } : {}),
             storageProfile: {
                 imageReference: { ...login.image },
                 osDisk: {
@@ -83,7 +107,7 @@ export class LoginNode extends pulumi.ComponentResource {
                 },
             },
             osProfile: {
-                computerName: `${settings.slurm.clusterConfigDir}-login`.slice(0, 63),
+                computerName: linuxComputerName(`${settings.slurm.clusterConfigDir}-login`, "clusterName"),
                 adminUsername: login.adminUsername,
                 customData,
                 linuxConfiguration: {
@@ -105,6 +129,8 @@ export class LoginNode extends pulumi.ComponentResource {
             ...parent,
             // cloud-init runs once; a changed user data must not replace a node users' sessions live on.
             ignoreChanges: ["osProfile.customData"],
+            // The VM itself (a component's dependsOn does not reach its children).
+            dependsOn: [...args.sharedStorage, ...(args.imageTerms ?? [])],
         });
 
         this.aadExtension = new compute.VirtualMachineExtension(`${name}-aad-ssh`, {

@@ -92,7 +92,12 @@ export class ReadinessCheck extends pulumi.ComponentResource {
             stdin: inv.stdin,
             triggers: this.triggers,
             addPreviousOutputInEnv: false,
-        }, { parent: this, dependsOn: [cluster.seed, login.vm, login.aadExtension, hostKeyRead] });
+        }, {
+            parent: this,
+            // Through the access path like every other Command (Bastion in tunnel mode: created first, deleted
+            // last) and through the server, the jump host on the way to the login node.
+            dependsOn: [cluster.seed, login.vm, login.aadExtension, hostKeyRead, ...server.accessPath, server.vm],
+        });
 
         this.registerOutputs({ stdout: this.check.stdout });
     }

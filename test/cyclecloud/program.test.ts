@@ -5,9 +5,10 @@ import * as assert from "assert";
 import { ConfigError, parseSettings, secretProblems } from "../../components/config";
 import { clusterParameters, cycleCloudSubnetId, renderUserRecords } from "../../components/cyclecloud/cluster";
 import { BUILTIN_ROLE, ORCHESTRATOR_READ_ACTIONS, marketplaceTermUrns } from "../../components/cyclecloud/server";
+import { linuxComputerName } from "../../components/login/loginNode";
 import { NFS_MOUNT_OPTIONS } from "../../components/nfs";
-import { REDACTED, SimResource, SimResult, SIM_SUBSCRIPTION_ID } from "../../scripts/simulate";
-import { byName, DUMMY_PASSWORD, NS, simulateDev, throwawayKeyPair } from "./devStack";
+import { REDACTED, simulate, SimResource, SimResult, SIM_SUBSCRIPTION_ID } from "../../scripts/simulate";
+import { byName, devStackWithSecrets, DUMMY_PASSWORD, NS, simulateDev, throwawayKeyPair } from "./devStack";
 
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -71,11 +72,51 @@ function transitiveDeps(r: SimResult, start: SimResource): Set<string> {
     return seen;
 }
 
+/**
+ * The order `pulumi destroy` deletes in: a resource goes only once nothing left depends on it (its
+ * dependencies as the engine recorded them) and it has no children left (Pulumi docs, resource options:
+ * reverse dependency order). Deletes that nothing orders may run in parallel: each wave is one round.
+ */
+function destroyWaves(r: SimResult): string[][] {
+    const left = new Map(r.resources.filter(x => x.urn).map(x => [x.urn, x]));
+    const waves: string[][] = [];
+    while (left.size > 0) {
+        const blocked = new Set<string>();
+        for (const x of left.values()) {
+            for (const d of x.dependencies) blocked.add(d);
+            if (x.parent) blocked.add(x.parent);
+        }
+        const wave = [...left.keys()].filter(u => !blocked.has(u));
+        assert.ok(wave.length > 0, "dependency cycle");
+        wave.forEach(u => left.delete(u));
+        waves.push(wave);
+    }
+    return waves;
+}
+
+/** The wave (0 = first deleted) in which a resource is deleted. */
+function waveOf(waves: string[][], urn: string): number {
+    const i = waves.findIndex(w => w.includes(urn));
+    assert.ok(i >= 0, `${urn} is never deleted`);
+    return i;
+}
+
 /** The `export NAME='value'` preamble value of a script's stdin. */
 function exported(stdin: string, name: string): string {
     const m = new RegExp(`^export ${name}='((?:[^']|'\\\\'')*)'$`, "ms").exec(stdin);
     assert.ok(m, `no ${name} in the stdin`);
     return m[1].replace(/'\\''/g, "'");
+}
+
+/** The problems parseSettings reports for a config on top of the required keys. */
+function problems(extra: Record<string, unknown>): string[] {
+    try {
+        parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, deploySourcePrefix: "10.50.1.0/24", ...extra }, "t");
+    } catch (e) {
+        assert.ok(e instanceof ConfigError);
+        return e.problems;
+    }
+    return [];
 }
 
 describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function () {
@@ -122,6 +163,57 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
                 assert.ok(!deps.has(cmd(dev, name).urn), `login VM waits for ${name}`);
             }
             assert.ok(!deps.has(byName(dev, T.vm, "cyclecloud-vm").urn), "login VM waits for the CycleCloud VM");
+        });
+    });
+
+    describe("ordering through Bastion and the jump host (create and destroy)", () => {
+        const remoteCommands = (r: SimResult) => r.resources.filter(x => x.type === T.command);
+
+        it("tunnel mode (dev): every remote Command depends on the BastionHost, the scheduler's also on the server VM", () => {
+            const bastion = byName(dev, "azure-native:network:BastionHost", "network-bastion").urn;
+            const commands = remoteCommands(dev);
+            assert.deepStrictEqual(commands.map(c => c.name).sort(), ["cyclecloud-init", "readiness-check", "slurm-cluster", "slurm-scale", "slurm-seed", "slurm-users"]);
+            for (const c of commands) assert.ok(c.dependencies.includes(bastion), `${c.name} does not depend on the BastionHost`);
+            const vm = byName(dev, T.vm, "cyclecloud-vm").urn;
+            // The scheduler's Commands and the readiness check (on the login node) jump through the server.
+            for (const name of ["slurm-scale", "slurm-seed", "readiness-check"]) assert.ok(cmd(dev, name).dependencies.includes(vm), `${name} does not depend on its jump host`);
+        });
+
+        it("destroy: Bastion goes only after every remote Command's delete (the cluster's included), the cluster before what it runs on", () => {
+            const waves = destroyWaves(dev);
+            const bastion = waveOf(waves, byName(dev, "azure-native:network:BastionHost", "network-bastion").urn);
+            for (const c of remoteCommands(dev)) assert.ok(waveOf(waves, c.urn) < bastion, `${c.name} is deleted no earlier than Bastion`);
+            const cluster = waveOf(waves, cmd(dev, "slurm-cluster").urn);
+            for (const [type, name] of [[T.vm, "cyclecloud-vm"], ["azure-native:storage:FileShare", "shared-share"],
+                ["azure-native:network:Subnet", "network-compute-subnet"], [T.ra, "cyclecloud-cluster-rg-contributor"]]) {
+                assert.ok(cluster < waveOf(waves, byName(dev, type, name).urn), `${name} is deleted before the cluster`);
+            }
+            // And create (the reverse) waits for Bastion before the first SSH dial.
+            assert.ok(transitiveDeps(dev, byName(dev, T.command, "cyclecloud-init")).has(byName(dev, "azure-native:network:BastionHost", "network-bastion").urn));
+        });
+
+        it("jump host and direct modes: no Command waits for Bastion (it is not on their path)", async () => {
+            const proxy = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com",
+                [`${NS}sshProxyHostKey`]: JUMP_HOST_KEY, [`${NS}deploySourcePrefix`]: "10.60.0.5/32" });
+            const direct = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}deploySourcePrefix`]: "10.60.0.0/24" });
+            for (const r of [proxy, direct]) {
+                if (r.error) throw r.error;
+                const bastion = byName(r, "azure-native:network:BastionHost", "network-bastion").urn;
+                for (const c of remoteCommands(r)) assert.ok(!c.dependencies.includes(bastion), c.name);
+            }
+            // Through the jump host the scheduler's Commands still keep the server (not their jump host there) ordered.
+            assert.ok(cmd(proxy, "slurm-seed").dependencies.includes(byName(proxy, T.vm, "cyclecloud-vm").urn));
+        });
+
+        it("the login VM waits for the NFS share, its private endpoint and the endpoint's DNS zone group", () => {
+            const deps = byName(dev, T.vm, "login-vm").dependencies;
+            for (const [type, name] of [["azure-native:network:PrivateDnsZoneGroup", "shared-pe-dns"],
+                ["azure-native:privatedns:VirtualNetworkLink", "shared-dns-link"], ["azure-native:network:PrivateEndpoint", "shared-pe"],
+                ["azure-native:storage:FileShare", "shared-share"]]) {
+                assert.ok(deps.includes(byName(dev, type, name).urn), `login VM does not wait for ${name}`);
+            }
+            const waves = destroyWaves(dev);
+            assert.ok(waveOf(waves, byName(dev, T.vm, "login-vm").urn) < waveOf(waves, byName(dev, "azure-native:network:PrivateDnsZoneGroup", "shared-pe-dns").urn));
         });
     });
 
@@ -305,7 +397,7 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             }
         });
 
-        it("seeding runs seedInvocation's script as root and re-runs only for another cluster or Slurm version", () => {
+        it("seeding runs seedInvocation's script as root and re-runs for another cluster, Slurm version or cluster parameters", async () => {
             const seed = cmd(dev, "slurm-seed");
             assert.strictEqual(seed.inputs.create, "sudo -n bash -s -- 'slurm-dev'");
             assert.match(String(seed.inputs.stdin), /seed-shared\.sh/);
@@ -313,6 +405,19 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             assert.ok(triggers.includes("25.11.5"), "the Slurm version is not a trigger");
             assert.ok(triggers.includes("slurm-dev"), "the cluster is not a trigger");
             assert.ok(seed.propertyDependencies.triggers.includes(cmd(dev, "slurm-cluster").urn), "the cluster's identity is not a trigger");
+            // A parameter change (azslurm scale rewrites azure.conf) changes the triggers; the same config does not.
+            const same = await simulateDev();
+            const changed = await simulateDev({ [`${NS}maxHpcNodes`]: "32" });
+            assert.deepStrictEqual(cmd(same, "slurm-seed").inputs.triggers, triggers);
+            assert.notDeepStrictEqual(cmd(changed, "slurm-seed").inputs.triggers, triggers, "a parameter change does not re-seed");
+            assert.deepStrictEqual(cmd(changed, "slurm-seed").inputs.triggers, cmd(await simulateDev({ [`${NS}maxHpcNodes`]: "32" }), "slurm-seed").inputs.triggers);
+        });
+
+        it("the scale Command checks the scheduler's Slurm release against slurmVersion before the seed", () => {
+            const scale = cmd(dev, "slurm-scale");
+            assert.strictEqual(scale.inputs.create, "sudo -n bash -s -- '25.11.5'");
+            assert.match(String(scale.inputs.stdin), /^# apply-config\.sh/m);
+            assert.ok(cmd(dev, "slurm-seed").dependencies.includes(scale.urn));
         });
     });
 
@@ -348,6 +453,34 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
         });
     });
 
+    describe("computer names and the login image", () => {
+        it("a stack name with `_` or `.` gives valid Linux computer names; valid names stay as they were", async () => {
+            const { config, secretKeys } = devStackWithSecrets();
+            const r = await simulate({ stack: "team_a.Prod", config, secretKeys });
+            if (r.error) throw r.error;
+            const name = (vm: string) => (byName(r, T.vm, vm).inputs as Props).osProfile.computerName as string;
+            assert.strictEqual(name("cyclecloud-vm"), "ccslurm-team-a-Prod-cc");
+            assert.strictEqual(name("login-vm"), "slurm-dev-login");
+            assert.strictEqual((byName(dev, T.vm, "cyclecloud-vm").inputs as Props).osProfile.computerName, "ccslurm-dev-cc");
+            assert.strictEqual(linuxComputerName(`a${"_b".repeat(40)}`, "k").length, 63);
+            assert.throws(() => linuxComputerName("___", "the stack name"), /^Error: the stack name: cannot derive a Linux computer name/);
+        });
+
+        it("loginImage takes a preset (rocky-8: a plan image) or a URN; loginImagePlan=false drops the plan and its terms", async () => {
+            const rocky = await simulateDev({ [`${NS}loginImage`]: "rocky-8" });
+            if (rocky.error) throw rocky.error;
+            const vm = byName(rocky, T.vm, "login-vm").inputs as Props;
+            assert.deepStrictEqual(vm.plan, { publisher: "resf", product: "rockylinux-x86_64", name: "8-base" });
+            assert.strictEqual(vm.storageProfile.imageReference.offer, "rockylinux-x86_64");
+            const rhel = await simulateDev({ [`${NS}loginImage`]: "RedHat:RHEL:8-lvm-gen2:latest", [`${NS}loginImagePlan`]: "false" });
+            if (rhel.error) throw rhel.error;
+            assert.strictEqual((byName(rhel, T.vm, "login-vm").inputs as Props).plan, undefined);
+            const s = parseSettings({ location: "westeurope", loginAdminSshPublicKey: throwawayKeyPair().publicKey, deploySourcePrefix: "10.50.1.0/24", loginImage: "RedHat:RHEL:8-lvm-gen2:latest", loginImagePlan: "false" }, "t");
+            assert.ok(!marketplaceTermUrns(s).some(u => u.startsWith("RedHat:")), "terms for an image without a plan");
+            assert.match(String(problems({ loginImage: "centos-7" })), /loginImage: must be an image URN with four parts, publisher:offer:sku:version, or a preset \(almalinux-hpc-8, rocky-8\)/);
+        });
+    });
+
     describe("marketplace terms", () => {
         it("are not touched by default", () => {
             assert.strictEqual(dev.resources.filter(x => x.type === "command:local:Command").length, 0);
@@ -361,6 +494,8 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
                 "bash -s -- 'azurecyclecloud:azure-cyclecloud:cyclecloud8-gen2:8.9.120260630' 'almalinux:almalinux-hpc:8_10-hpc-gen2:8.10.2024101801'");
             assert.ok(byName(r, T.vm, "cyclecloud-vm").dependencies.includes(terms.urn));
             assert.ok(transitiveDeps(r, byName(r, T.vm, "login-vm")).has(terms.urn), "the login VM does not wait for the terms");
+            // On the VM itself: a component's dependsOn does not reach the resources inside it.
+            assert.ok(byName(r, T.vm, "login-vm").dependencies.includes(terms.urn), "the login VM itself does not depend on the terms");
         });
 
         it("marketplaceTermUrns adds a URN node image and one acceptance per plan", () => {

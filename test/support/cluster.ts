@@ -11,7 +11,7 @@ import { seedInvocation } from "../../components/slurm/seed";
 import { TestNetwork } from "./netns";
 import { Daemon, isAlive, run, RunResult, runOk, stopPid, waitFor } from "./proc";
 import { TestSshd } from "./sshd";
-import { TestUser } from "./users";
+import { addUserArgv, TestUser } from "./users";
 
 export const SYNC_SCRIPT = path.resolve(__dirname, "../../components/login/slurm-sync.sh");
 const SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -49,7 +49,11 @@ export class MiniCluster {
     private readonly daemons: Daemon[] = [];
     private readonly pidsSeen = new Set<number>();
 
-    constructor(readonly base: string, prefix: string, readonly clusterDir: string, readonly user: TestUser) {
+    /**
+     * @param opts.prolog slurm.conf Prolog= (a path on the compute host), e.g. the cluster-init spec's prolog.d glob
+     */
+    constructor(readonly base: string, prefix: string, readonly clusterDir: string, readonly user: TestUser,
+        readonly opts: { prolog?: string } = {}) {
         this.schedRoot = path.join(base, "sched");
         this.schedDir = path.join(this.schedRoot, clusterDir);
         this.sharedRoot = path.join(base, "shared");
@@ -90,7 +94,10 @@ export class MiniCluster {
         fs.mkdirSync(path.join(this.base, "hosts", "compute", "spool"), { recursive: true, mode: 0o755 });
         fs.mkdirSync(this.home, { recursive: true, mode: 0o755 });
         fs.chmodSync(path.join(this.sharedRoot, "home"), 0o755);
+        fs.chmodSync(this.sharedRoot, 0o755);
         runOk(["chown", `${this.user.uid}:${this.user.gid}`, this.home]);
+        // Every host has its own /etc/passwd: the test user exists on each, as CycleCloud creates node accounts.
+        for (const h of ["scheduler", "compute", "login"]) runOk(this.net.hostArgv(h, addUserArgv(this.user, this.home)));
         this.writeSchedDir();
         this.writeLoginRestartScript();
         await this.sshd.start();
@@ -127,6 +134,7 @@ export class MiniCluster {
                 "JobAcctGatherType=jobacct_gather/none",
                 "ReturnToService=2",
                 "MailProg=/bin/true",
+                ...(this.opts.prolog ? [`Prolog=${this.opts.prolog}`] : []),
                 "# This as the partition definitions managed by azslurm partitions",
                 "Include azure.conf",
                 "Include accounting.conf",
@@ -180,7 +188,7 @@ export class MiniCluster {
             `--log-file=${m.logFile}`, `--seed-file=${m.seedFile}`]);
     }
 
-    private startDaemon(host: string, name: string, argv: string[]): Daemon {
+    startDaemon(host: string, name: string, argv: string[]): Daemon {
         const d = new Daemon(name, this.net.hostArgv(host, argv), path.join(this.base, "hosts", host, `${name}.out`));
         this.daemons.push(d);
         this.track(d.pid);
@@ -214,6 +222,18 @@ export class MiniCluster {
             if (slurmd.exited) throw new Error(`slurmd exited: ${slurmd.log()}`);
             return /^idle/m.test(this.onHost("scheduler", ["sinfo", "-h", "-n", "compute", "-o", "%T"], conf).stdout.toString());
         }, 15000, () => `compute did not become idle: ${this.onHost("scheduler", ["sinfo", "-R"], conf).text}`);
+    }
+
+    /** Stops slurmd on compute and starts it again (a node that reboots): waits until it is idle. */
+    async restartSlurmd(): Promise<void> {
+        const conf = path.join(this.seededDir, "slurm.conf");
+        const old = this.daemons.find(d => d.name === "slurmd" && !d.exited);
+        if (old) await old.stop();
+        const slurmd = this.startDaemon("compute", "slurmd", ["slurmd", "-D", "-f", conf]);
+        await waitFor(() => {
+            if (slurmd.exited) throw new Error(`slurmd exited: ${slurmd.log()}`);
+            return /^idle/m.test(this.onHost("scheduler", ["sinfo", "-h", "-n", "compute", "-o", "%T"], conf).stdout.toString());
+        }, 20000, () => `compute did not become idle: ${this.onHost("scheduler", ["sinfo", "-R"], conf).text}`);
     }
 
     /** Starts (or restarts) the login host's munged with whatever key is in its key file. */

@@ -1,10 +1,14 @@
 // Test hosts in network namespaces: one namespace per host, all on a bridge that lives in its own
-// namespace (the machine's own network is never touched). Commands for a host run with its own
-// hostname (UTS namespace), its own /etc/hosts and its own munge socket directory (private mount
-// namespace with bind mounts), as the local-testbed reference describes.
+// namespace (the machine's own network is never touched). Each host has one long-lived mount + UTS
+// namespace (held by a `sleep` process; every command and daemon of the host enters it), with its own
+// hostname, /etc/hosts, munge socket directory and, like a real machine, its OWN /etc (passwd, group,
+// shadow, pam.d, default, ...) and /usr/local (overlays on the machine's, changes kept in a tmpfs that
+// vanishes with the host) and its own /home (a per-host directory). Only what real hosts share (/shared,
+// /sched: plain directories under the test's base) is common.
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { run, runOk, stopPid } from "./proc";
+import { isAlive, run, runOk, stopPid } from "./proc";
 
 // Last-resort cleanup if the test process exits without running its after hooks (e.g. Ctrl-C):
 // kill what is left in our namespaces (by PID) and delete them.
@@ -33,7 +37,27 @@ export interface TestHost {
     dir: string;
     /** Bind-mounted over the common munge run directory inside this host's commands. */
     runDir: string;
+    /** The host's /home, as seen from outside the host. */
+    homeDir: string;
+    /** PID of the process holding the host's mount/UTS namespace. */
+    holderPid?: number;
 }
+
+// Run inside the host's fresh mount namespace: private /etc and /usr/local overlays (upper layers in a tmpfs that
+// lives as long as the namespace), private /home, the host's /etc/hosts and munge socket directory. Then holds.
+const HOLDER_SETUP = [
+    'set -e; name=$0 hosts=$1 run=$2 common=$3 dir=$4',
+    'hostname "$name"',
+    'mount -t tmpfs -o mode=0700 layers "$dir/layers"',
+    'for l in etc local; do mkdir -p "$dir/layers/$l/upper" "$dir/layers/$l/work"; done',
+    'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$dir/layers/etc/upper,workdir=$dir/layers/etc/work" /etc',
+    'mount -t overlay overlay -o "lowerdir=/usr/local,upperdir=$dir/layers/local/upper,workdir=$dir/layers/local/work" /usr/local',
+    'mount --bind "$dir/home" /home',
+    'mount --bind "$hosts" /etc/hosts',
+    'mount --bind "$run" "$common"',
+    'touch "$dir/ready"',
+    'exec sleep infinity',
+].join("\n");
 
 export class TestNetwork {
     readonly bridgeNs: string;
@@ -72,17 +96,35 @@ export class TestNetwork {
             const ns = `${this.prefix}-${name}`;
             const dir = path.join(this.baseDir, name);
             const runDir = path.join(dir, "run");
+            const homeDir = path.join(dir, "home");
             fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
+            fs.mkdirSync(homeDir, { recursive: true, mode: 0o755 });
+            fs.mkdirSync(path.join(dir, "layers"), { recursive: true, mode: 0o700 });
             this.addNs(ns);
             // The veth pair is created inside the bridge namespace with its peer directly in the host's.
             runOk(["ip", "-n", this.bridgeNs, "link", "add", `v-${name}`, "type", "veth", "peer", "name", "eth0", "netns", ns]);
             runOk(["ip", "-n", this.bridgeNs, "link", "set", `v-${name}`, "master", "br0", "up"]);
             runOk(["ip", "-n", ns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
             runOk(["ip", "-n", ns, "link", "set", "eth0", "up"]);
-            this.hosts.set(name, { name, ip, ns, dir, runDir });
+            this.hosts.set(name, { name, ip, ns, dir, runDir, homeDir });
             lines.push(`${ip} ${name}`);
         }
         fs.writeFileSync(this.hostsFile, lines.join("\n") + "\n", { mode: 0o644 });
+        for (const h of this.hosts.values()) this.startHolder(h);
+    }
+
+    private startHolder(h: TestHost): void {
+        const ready = path.join(h.dir, "ready");
+        fs.rmSync(ready, { force: true });
+        const child = spawn("nsenter", [`--net=/run/netns/${h.ns}`, "--", "unshare", "--uts", "--mount", "--propagation", "private", "--",
+            "bash", "-c", HOLDER_SETUP, h.name, this.hostsFile, h.runDir, this.commonRunDir, h.dir], { stdio: ["ignore", "ignore", "inherit"], detached: true });
+        child.unref();
+        h.holderPid = child.pid;
+        const deadline = Date.now() + 10000;
+        while (!fs.existsSync(ready)) {
+            if (Date.now() > deadline || !child.pid || !isAlive(child.pid)) throw new Error(`test host ${h.name}: namespace holder did not start`);
+            spawnSync("sleep", ["0.02"]);
+        }
     }
 
     host(name: string): TestHost {
@@ -91,12 +133,11 @@ export class TestNetwork {
         return h;
     }
 
-    /** argv that runs `argv` as host `name`: its network, hostname, /etc/hosts and munge socket directory. */
+    /** argv that runs `argv` on host `name`: its network, hostname and mount namespace (own /etc, /usr/local, /home). */
     hostArgv(name: string, argv: string[]): string[] {
         const h = this.host(name);
-        const setup = 'hostname "$0" && mount --bind "$1" /etc/hosts && mount --bind "$2" "$3" && shift 3 && exec "$@"';
-        return ["nsenter", `--net=/run/netns/${h.ns}`, "--", "unshare", "--uts", "--mount", "--propagation", "private", "--",
-            "bash", "-c", setup, h.name, this.hostsFile, h.runDir, this.commonRunDir, ...argv];
+        if (!h.holderPid) throw new Error(`test host ${name} is not running`);
+        return ["nsenter", `--target=${h.holderPid}`, "--net", "--uts", "--mount", "--", ...argv];
     }
 
     /** argv that runs `argv` in namespace `ns`'s network only (e.g. the bridge namespace). */
@@ -119,6 +160,10 @@ export class TestNetwork {
      * namespaces. Returns the PIDs it had to stop here, so a test can assert that there were none.
      */
     async tearDown(): Promise<number[]> {
+        for (const h of this.hosts.values()) {
+            if (h.holderPid) await stopPid(h.holderPid, 3000);
+            h.holderPid = undefined;
+        }
         const leftover = this.pidsLeft();
         for (const pid of leftover) await stopPid(pid, 3000);
         for (const ns of [...this.created].reverse()) {

@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# Runs as root on every cluster node (scheduler, compute, CycleCloud login nodes), installed as
+# /usr/local/sbin/cluster-accounts-apply by the cluster-init spec; called at boot, by cluster-accounts.timer and by
+# the Slurm prolog. Applies the account registry on /shared (written by root on the login node, see
+# publish-account.sh for the entry format) to this node's local accounts.
+# Changes: local groups/users created by it, $ACCOUNTS_STATE_DIR (lock, last refusals), (GECOS "cluster-accounts"), /home/<name> symlinks to $SHARED_HOME/<name>;
+# on the scheduler also $ACCOUNTS_REGISTRY/status/<UID> (the answer the login node shows the user), releases jobs
+# held because their UID was unknown, cancels pending jobs of revoked users. Quiet and a no-op when nothing changed.
+# Refusals (untrusted path or entry, bad values, collisions with local accounts) are logged (logger -t
+# cluster-accounts) and written to the status; a refused entry changes nothing. Entries are data, never executed.
+# Settings: /etc/default/cluster-accounts (KEY=VALUE data, never sourced); environment overrides.
+set -euo pipefail
+umask 022
+export LC_ALL=C
+# The Slurm prolog and systemd give a minimal environment.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
+
+prog=cluster-accounts
+MARKER=cluster-accounts
+MAX_ENTRY_BYTES=1024
+# Never handed out whatever the range says: slurm, munge, slurmrestd (cyclecloud-slurm), nobody.
+RESERVED_IDS=" 11100 11101 11102 65534 "
+SETTINGS_KEYS=(ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX ACCOUNTS_ROLE ACCOUNTS_STATE_DIR)
+
+fail() { echo "$prog: $*" >&2; logger -t "$prog" -- "error: $*" 2>/dev/null || true; exit 1; }
+note() { echo "$prog: $*"; logger -t "$prog" -- "$*" 2>/dev/null || true; }
+
+load_settings() {
+    local file=${ACCOUNTS_SETTINGS:-/etc/default/cluster-accounts} key value k
+    if [[ -f $file ]]; then
+        while IFS='=' read -r key value; do
+            [[ $key =~ ^[A-Z_]+$ ]] || continue
+            for k in "${SETTINGS_KEYS[@]}"; do
+                if [[ $k == "$key" && -z ${!k+x} ]]; then printf -v "$k" '%s' "$value"; fi
+            done
+        done <"$file"
+    fi
+    ACCOUNTS_REGISTRY=${ACCOUNTS_REGISTRY:-/shared/apps/accounts}
+    ACCOUNTS_TRUST_ROOT=${ACCOUNTS_TRUST_ROOT:-/shared}
+    SHARED_HOME=${SHARED_HOME:-/shared/home}
+    ACCOUNTS_UID_MIN=${ACCOUNTS_UID_MIN:-65536}
+    ACCOUNTS_UID_MAX=${ACCOUNTS_UID_MAX:-4294967293}
+    ACCOUNTS_STATE_DIR=${ACCOUNTS_STATE_DIR:-/run/cluster-accounts}
+    local n
+    for n in ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX; do
+        [[ ${!n} =~ ^[0-9]{1,10}$ ]] || fail "setting $n=${!n} is not a number"
+    done
+    if [[ -z ${ACCOUNTS_ROLE:-} ]]; then
+        ACCOUNTS_ROLE=$( (jetpack config slurm.role || /opt/cycle/jetpack/bin/jetpack config slurm.role) 2>/dev/null || echo execute)
+    fi
+}
+
+# Trusted: not a symlink, the expected type, owned by root, not group/world-writable.
+trusted() {
+    local p=$1 kind=$2 owner mode type IFS=$' \t\n'
+    [[ -L $p ]] && { echo "$p is a symlink"; return 1; }
+    [[ -e $p ]] || { echo "$p does not exist"; return 1; }
+    read -r owner mode type < <(stat -c '%u %a %F' -- "$p")
+    [[ $kind == dir && $type != directory ]] && { echo "$p is not a directory"; return 1; }
+    [[ $owner == 0 ]] || { echo "$p is owned by UID $owner, not root"; return 1; }
+    (( (8#$mode & 8#022) == 0 )) || { echo "$p is group- or world-writable (mode $mode)"; return 1; }
+}
+
+# Every directory from the trust root (the /shared mount point) down to $1.
+check_chain() {
+    local target=$1 rel p why part
+    case $target in "$ACCOUNTS_TRUST_ROOT" | "$ACCOUNTS_TRUST_ROOT"/*) ;; *) fail "$target is not under $ACCOUNTS_TRUST_ROOT" ;; esac
+    why=$(trusted "$ACCOUNTS_TRUST_ROOT" dir) || fail "refusing the registry: $why"
+    rel=${target#"$ACCOUNTS_TRUST_ROOT"}
+    p=$ACCOUNTS_TRUST_ROOT
+    local IFS=/
+    for part in $rel; do
+        [[ -n $part ]] || continue
+        p=$p/$part
+        why=$(trusted "$p" dir) || fail "refusing the registry: $why"
+    done
+}
+
+valid_name() { [[ ${#1} -le 128 && $1 =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*(@[A-Za-z0-9][A-Za-z0-9.-]*)?$ ]]; }
+
+# Sets ID_WHY to why ID $1 is not acceptable (empty: acceptable). No subshell: runs for every entry every run.
+id_ok() {
+    local n=$1
+    ID_WHY=''
+    if ! [[ $n =~ ^[1-9][0-9]{0,9}$ ]]; then ID_WHY="not a decimal ID"
+    elif (( n < ACCOUNTS_UID_MIN || n > ACCOUNTS_UID_MAX )); then ID_WHY="$n outside $ACCOUNTS_UID_MIN..$ACCOUNTS_UID_MAX"
+    elif (( n < 1000 )); then ID_WHY="$n is a system ID"
+    elif (( n >= 20000 && n < 65536 )); then ID_WHY="$n is in CycleCloud's range (20000+)"
+    elif [[ $RESERVED_IDS == *" $n "* ]]; then ID_WHY="$n is reserved"
+    fi
+}
+
+# Local account tables, read once per run (getent: whatever NSS this node has).
+declare -A P_UID P_NAME P_GECOS G_GID G_NAME F_META H_LINK
+load_local() {
+    # mapfile + parameter expansion: `read` on a pipe reads byte by byte, too slow for thousands of lines per run.
+    local line name rest uid lines=()
+    P_UID=() P_NAME=() P_GECOS=() G_GID=() G_NAME=()
+    mapfile -t lines < <(getent passwd)
+    for line in "${lines[@]}"; do
+        name=${line%%:*}; rest=${line#*:}; rest=${rest#*:}   # name:x:uid:gid:gecos:home:shell
+        uid=${rest%%:*}; rest=${rest#*:}; rest=${rest#*:}
+        P_UID[$name]=$uid; P_NAME[$uid]=$name; P_GECOS[$name]=${rest%%:*}
+    done
+    mapfile -t lines < <(getent group)
+    for line in "${lines[@]}"; do
+        name=${line%%:*}; rest=${line#*:}; rest=${rest#*:}   # name:x:gid:members
+        G_GID[$name]=${rest%%:*}; G_NAME[${rest%%:*}]=$name
+    done
+    # Type, owner, mode, size, inode, mtime of every entry, and what is in /home: two finds per run, no fork per entry.
+    mapfile -t lines < <(find "$ACCOUNTS_REGISTRY/users" -mindepth 1 -maxdepth 1 -printf '%f\t%y %U %m %s %i %T@\n')
+    for line in "${lines[@]}"; do F_META[${line%%$'\t'*}]=${line#*$'\t'}; done
+    mapfile -t lines < <(find /home -mindepth 1 -maxdepth 1 -printf '%f\t%y %l\n' 2>/dev/null)
+    for line in "${lines[@]}"; do H_LINK[${line%%$'\t'*}]=${line#*$'\t'}; done
+}
+
+badname_opt=()
+probe_badname() {
+    if useradd --help 2>&1 | grep -q -- '--badname'; then badname_opt=(--badname); fi
+}
+
+# Runs tool (groupadd/useradd) with args; when it rejects the name (exit 3) retries with --badname where supported.
+add_with_name_retry() {
+    local out rc=0
+    out=$("$@" 2>&1) || rc=$?
+    if (( rc == 3 )) && (( ${#badname_opt[@]} )); then
+        rc=0; out=$("$1" "${badname_opt[@]}" "${@:2}" 2>&1) || rc=$?
+    fi
+    if (( rc != 0 )); then echo "$1 failed ($rc): ${out//$'\n'/ }"; return 1; fi
+}
+
+REVOKED_UIDS=' '
+STATUS_RESULT='' STATUS_REASON=''
+# Refusals are reported once when they first appear (not every timer run): the list of the previous run is kept in
+# $ACCOUNTS_STATE_DIR/refused (root-only, local).
+REFUSED_NOW=()
+declare -A REFUSED_BEFORE
+once() {
+    REFUSED_NOW+=("$1")
+    [[ -n ${REFUSED_BEFORE[$1]:-} ]] || note "$1"
+}
+refuse() {
+    STATUS_RESULT=refused; STATUS_REASON=$1
+    once "refused registry entry $2: $1"
+}
+
+write_status() { # uid name serial
+    [[ $ACCOUNTS_ROLE == scheduler ]] || return 0
+    local f="$ACCOUNTS_REGISTRY/status/$1" want tmp
+    [[ $1 =~ ^[0-9]{1,10}$ ]] || return 0
+    local cur=''
+    printf -v want 'name=%s\nuid=%s\nserial=%s\nresult=%s\nreason=%s\n' "$2" "$1" "$3" "$STATUS_RESULT" "${STATUS_REASON//$'\n'/ }"
+    if [[ -f $f && ! -L $f ]]; then IFS= read -r -d '' cur <"$f" || true; fi
+    [[ $cur == "$want" ]] && return 0
+    tmp=$(mktemp "$ACCOUNTS_REGISTRY/status/.tmp.XXXXXX")
+    printf '%s' "$want" >"$tmp"
+    chmod 0644 "$tmp"
+    mv -fT "$tmp" "$f"
+}
+
+ensure_home_link() { # name home
+    local link="/home/$1" shared="$SHARED_HOME/$1" meta=${H_LINK[$1]:-}
+    [[ $2 == "$link" ]] || return 0
+    if [[ -z $meta ]]; then
+        ln -s -- "$shared" "$link"
+        H_LINK[$1]="l $shared"
+    elif [[ $meta != "l $shared" ]]; then
+        once "warning: $link exists and is not a symlink to $shared ($meta); left alone"
+    fi
+}
+
+# Scheduler: jobs of a UID that slurmctld could not resolve were requeued with a begin time and never run
+# (Slurm 22.05, measured). Release them now that the account resolves. Only requeued jobs (Restarts>0).
+release_held_jobs() { # uid
+    [[ $ACCOUNTS_ROLE == scheduler ]] && command -v squeue >/dev/null 2>&1 || return 0
+    local id reason info
+    while read -r id reason; do
+        [[ $id =~ ^[0-9_]+$ ]] || continue
+        info=$(scontrol show job -o "$id" 2>/dev/null) || continue
+        [[ $info =~ Restarts=([1-9][0-9]*) ]] || continue
+        case $reason in
+            BeginTime | None | launch*)
+                scontrol release "$id" >/dev/null 2>&1 || true
+                scontrol update "jobid=$id" StartTime=now >/dev/null 2>&1 || true
+                note "released job $id of UID $1 (held while the UID was unknown)" ;;
+        esac
+    done < <(squeue -h -t PD -u "$1" -o '%i %r' 2>/dev/null)
+}
+
+apply_entry() { # file uid
+    local f=$1 fuid=$2 line key value name='' uid='' gid='' home='' state='' serial='' seen=' ' why
+    STATUS_RESULT='' STATUS_REASON=''
+    E_NAME='' E_SERIAL='' E_HOME=''
+    [[ $fuid =~ ^[0-9]{1,10}$ ]] || { refuse "file name is not a UID" "$f"; return; }
+    local ftype fowner fmode fsize content=''
+    local _ino_mtime
+    read -r ftype fowner fmode fsize _ino_mtime <<<"${F_META[$fuid]:-? ? 0 0}"
+    [[ $ftype == l ]] && { refuse "$f is a symlink" "$f"; return; }
+    [[ $ftype == f ]] || { refuse "$f is not a regular file" "$f"; return; }
+    [[ $fowner == 0 ]] || { refuse "$f is owned by UID $fowner, not root" "$f"; return; }
+    if ! [[ $fmode =~ ^[0-7]+$ ]] || (( (8#$fmode & 8#022) != 0 )); then refuse "$f is group- or world-writable (mode $fmode)" "$f"; return; fi
+    (( fsize <= MAX_ENTRY_BYTES )) || { refuse "larger than $MAX_ENTRY_BYTES bytes" "$f"; return; }
+    IFS= read -r -d '' content <"$f" || true
+    while IFS= read -r line || [[ -n $line ]]; do
+        if ! [[ $line =~ ^([a-z]+)=([^[:cntrl:]]*)$ ]]; then refuse "malformed line" "$f"; return; fi
+        key=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
+        case $key in name | uid | gid | home | state | serial) ;; *) refuse "unknown key $key" "$f"; return ;; esac
+        [[ $seen == *" $key "* ]] && { refuse "duplicate key $key" "$f"; return; }
+        seen+="$key "
+        printf -v "$key" '%s' "$value"
+    done <<<"${content%$'\n'}"
+    E_SERIAL=$serial
+    valid_name "$name" || { refuse "invalid name" "$f"; return; }
+    E_NAME=$name
+    [[ $serial =~ ^[0-9]{1,25}$ ]] || { refuse "invalid serial" "$f"; return; }
+    [[ $uid == "$fuid" ]] || { refuse "uid $uid does not match the file name" "$f"; return; }
+    id_ok "$uid"; [[ -z $ID_WHY ]] || { refuse "UID $ID_WHY" "$f"; return; }
+    id_ok "$gid"; [[ -z $ID_WHY ]] || { refuse "GID $ID_WHY" "$f"; return; }
+    [[ $home == "/home/$name" || $home == "$SHARED_HOME/$name" ]] || { refuse "home must be /home/$name or $SHARED_HOME/$name" "$f"; return; }
+    case $state in active | revoked) ;; *) refuse "invalid state" "$f"; return ;; esac
+    E_HOME=$home
+
+    local have_uid=${P_UID[$name]:-} have_name=${P_NAME[$uid]:-}
+    if [[ $state == revoked ]]; then
+        STATUS_RESULT=revoked
+        if [[ $have_uid == "$uid" && ${P_GECOS[$name]:-} == "$MARKER" ]]; then
+            userdel -- "$name" >/dev/null 2>&1 || true
+            if [[ ${G_GID[$name]:-} == "$gid" ]]; then groupdel -- "$name" >/dev/null 2>&1 || true; fi
+            [[ ${H_LINK[$name]:-} == "l $SHARED_HOME/$name" ]] && rm -f -- "/home/$name"
+            unset "P_UID[$name]" "P_NAME[$uid]"
+            note "revoked $name (uid $uid): account removed"
+        fi
+        REVOKED_UIDS+=" $uid "
+        return
+    fi
+    # Collisions with local accounts are refused, never reused.
+    if [[ -n $have_name && $have_name != "$name" ]]; then refuse "UID $uid is already used by local account $have_name" "$f"; return; fi
+    if [[ -n $have_uid && $have_uid != "$uid" ]]; then refuse "name $name is already used locally by UID $have_uid" "$f"; return; fi
+    if [[ -n ${G_NAME[$gid]:-} && ${G_NAME[$gid]} != "$name" ]]; then refuse "GID $gid is already used by local group ${G_NAME[$gid]}" "$f"; return; fi
+    if [[ -n ${G_GID[$name]:-} && ${G_GID[$name]} != "$gid" ]]; then refuse "group $name already exists locally with GID ${G_GID[$name]}" "$f"; return; fi
+    if [[ -z $have_uid ]]; then
+        if [[ -z ${G_NAME[$gid]:-} ]]; then
+            why=$(add_with_name_retry groupadd -g "$gid" -- "$name") || { refuse "$why" "$f"; return; }
+            G_NAME[$gid]=$name; G_GID[$name]=$gid
+        fi
+        why=$(add_with_name_retry useradd -u "$uid" -g "$gid" -N -M -l -d "$home" -s /bin/bash -c "$MARKER" -- "$name") \
+            || { refuse "$why" "$f"; return; }
+        P_UID[$name]=$uid; P_NAME[$uid]=$name; P_GECOS[$name]=$MARKER
+        note "created $name (uid $uid, gid $gid, home $home)"
+        release_held_jobs "$uid"
+    fi
+    ensure_home_link "$name" "$home"
+    STATUS_RESULT=applied
+}
+
+main() {
+    load_settings
+    [[ $EUID -eq 0 ]] || fail "must run as root"
+    # Nothing published yet (or /shared not mounted yet): nothing to do.
+    [[ -d $ACCOUNTS_REGISTRY/users || -L $ACCOUNTS_REGISTRY/users ]] || exit 0
+    install -d -m 0700 -o root -g root "$ACCOUNTS_STATE_DIR"
+    exec 9>>"$ACCOUNTS_STATE_DIR/lock"
+    flock -w 60 9 || fail "another run holds $ACCOUNTS_STATE_DIR/lock"
+    local line
+    if [[ -f $ACCOUNTS_STATE_DIR/refused ]]; then
+        while IFS= read -r line; do REFUSED_BEFORE[$line]=1; done <"$ACCOUNTS_STATE_DIR/refused"
+    fi
+    check_chain "$ACCOUNTS_REGISTRY/users"
+    if [[ $ACCOUNTS_ROLE == scheduler ]]; then
+        if [[ ! -e $ACCOUNTS_REGISTRY/status && ! -L $ACCOUNTS_REGISTRY/status ]]; then
+            mkdir -m 0755 -- "$ACCOUNTS_REGISTRY/status"
+            chown 0:0 -- "$ACCOUNTS_REGISTRY/status"
+        fi
+        check_chain "$ACCOUNTS_REGISTRY/status"
+    fi
+    # Fast path: nothing that decides the result changed since the last full run (the registry directory, which every
+    # publish renames into; this node's passwd/group and /home; the status directory) and that run is under 60 s
+    # old: stop here. Only root can change an entry without a rename; the full run at least every minute catches it.
+    local sig now last_sig='' last_time=0
+    sig=$( { find "$ACCOUNTS_REGISTRY/users" "$ACCOUNTS_REGISTRY/status" /etc/passwd /etc/group /home \
+        -maxdepth 0 -printf '%i %T@ %C@ %U %m\n' 2>/dev/null || true; } | tr '\n' ' ')
+    sig=${sig% }
+    now=$(date +%s)
+    if [[ -f $ACCOUNTS_STATE_DIR/signature ]]; then read -r last_time last_sig <"$ACCOUNTS_STATE_DIR/signature" || true; fi
+    if [[ $last_sig == "$sig" ]] && (( now - last_time < 60 )); then
+        # Pending jobs of revoked users are still cancelled on every scheduler run.
+        if [[ -s $ACCOUNTS_STATE_DIR/revoked ]]; then read -r REVOKED_UIDS <"$ACCOUNTS_STATE_DIR/revoked" || true; REVOKED_UIDS=" $REVOKED_UIDS "; fi
+        cancel_revoked_jobs
+        return 0
+    fi
+    load_local
+    probe_badname
+    # Entries applied by an earlier run whose file is unchanged (same inode, mtime, size, owner, mode) and whose local
+    # account and home link are still in place are skipped: the steady state costs no parsing.
+    local f u cached=() applied=() key name home
+    declare -A CACHED
+    if [[ -f $ACCOUNTS_STATE_DIR/applied ]]; then
+        mapfile -t cached <"$ACCOUNTS_STATE_DIR/applied"
+        for line in "${cached[@]}"; do CACHED[${line%%$'\t'*}]=${line#*$'\t'}; done
+    fi
+    for f in "$ACCOUNTS_REGISTRY"/users/*; do
+        [[ -e $f || -L $f ]] || continue
+        u=${f##*/}
+        [[ $u == .tmp.* ]] && continue
+        if [[ -n ${CACHED[$u]:-} && -n ${F_META[$u]:-} ]]; then
+            key=${CACHED[$u]%%$'\t'*}; name=${CACHED[$u]#*$'\t'}; home=${name#*$'\t'}; name=${name%%$'\t'*}
+            if [[ $key == "${F_META[$u]}" && ${P_UID[$name]:-} == "$u" ]] \
+                && [[ $home != "/home/$name" || ${H_LINK[$name]:-} == "l $SHARED_HOME/$name" ]] \
+                && [[ $ACCOUNTS_ROLE != scheduler || -f $ACCOUNTS_REGISTRY/status/$u ]]; then
+                applied+=("$u"$'\t'"${CACHED[$u]}")
+                continue
+            fi
+        fi
+        apply_entry "$f" "$u"
+        if [[ $u =~ ^[0-9]{1,10}$ ]]; then
+            write_status "$u" "$E_NAME" "$E_SERIAL"
+            [[ $STATUS_RESULT == applied ]] && applied+=("$u"$'\t'"${F_META[$u]}"$'\t'"$E_NAME"$'\t'"$E_HOME")
+        fi
+    done
+    if (( ${#applied[@]} )); then printf '%s\n' "${applied[@]}"; fi >"$ACCOUNTS_STATE_DIR/applied.new"
+    mv -f "$ACCOUNTS_STATE_DIR/applied.new" "$ACCOUNTS_STATE_DIR/applied"
+    cancel_revoked_jobs
+    if (( ${#REFUSED_NOW[@]} )); then printf '%s\n' "${REFUSED_NOW[@]}"; fi >"$ACCOUNTS_STATE_DIR/refused.new"
+    mv -f "$ACCOUNTS_STATE_DIR/refused.new" "$ACCOUNTS_STATE_DIR/refused"
+    echo "$REVOKED_UIDS" >"$ACCOUNTS_STATE_DIR/revoked"
+    # The signature taken before this run: a change made during the run triggers the next one.
+    printf '%s %s\n' "$now" "$sig" >"$ACCOUNTS_STATE_DIR/signature"
+}
+
+# Scheduler: pending jobs of revoked users never start (one squeue per run, only when something is revoked).
+cancel_revoked_jobs() {
+    [[ $ACCOUNTS_ROLE == scheduler && $REVOKED_UIDS != ' ' ]] && command -v squeue >/dev/null 2>&1 || return 0
+    local id uid
+    while read -r id uid; do
+        if [[ $REVOKED_UIDS == *" $uid "* && $id =~ ^[0-9_]+$ ]]; then
+            scancel "$id" >/dev/null 2>&1 && note "cancelled pending job $id of revoked UID $uid"
+        fi
+    done < <(squeue -h -t PD -o '%i %U' 2>/dev/null)
+    return 0
+}
+
+main "$@"
