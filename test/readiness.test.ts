@@ -4,9 +4,11 @@
 // runs in a mount namespace where /shared (the test's shared root) is a real bind mount, which the test can
 // remove. The script runs unmodified, sent on stdin to `bash -s -- ARGS` over SSH; the environment points its
 // production paths at the test's (sudo is skipped: the test signs in as root).
-// Accounts: test hosts share /etc/passwd today, so the account the script creates on the login host is the
-// scheduler's and compute's too; the account publisher (issue 9) is not installed here (READY_PUBLISH_CMD
-// points at a missing file, which the script reports as a warning).
+// Accounts: every test host has its own /etc/passwd (test/support/netns.ts), so the service account the script
+// creates on the login host reaches the scheduler and compute only through the account registry of issue 9, as
+// users' accounts do: install-login.sh installs the publisher on the login host (its settings in
+// /etc/default/cluster-accounts, as cloud-init writes them), the cluster-init boot script runs on scheduler and
+// compute (apply script, Slurm prolog), and a loop stands in for the scheduler's 3 s timer (test/support/accounts.ts).
 import * as assert from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -14,16 +16,17 @@ import * as os from "os";
 import * as path from "path";
 import { readinessArgs, readinessInvocation, READINESS_SCRIPT_PATH } from "../components/readiness/invocation";
 import { shellQuote } from "../components/slurm/seed";
+import { accountSettings, bootAccounts, installLoginHook, onHost, startAccountsTimer, writeOnHost } from "./support/accounts";
 import { MiniCluster, SYNC_SCRIPT, writeKey } from "./support/cluster";
 import { TestNetwork } from "./support/netns";
 import { requirePrereqs } from "./support/prereqs";
-import { run, RunResult, stopPid } from "./support/proc";
+import { Daemon, RunResult, stopPid } from "./support/proc";
 import { TestSshd } from "./support/sshd";
-import { createTestUser, removeTestUser, TestUser } from "./support/users";
+import { createTestUser, TestUser } from "./support/users";
 
 const COMMANDS = ["/usr/sbin/sshd", "ssh", "ssh-keygen", "ip", "nsenter", "unshare", "setpriv", "munged", "munge", "unmunge",
     "slurmctld", "slurmd", "sbatch", "scontrol", "sinfo", "squeue", "scancel", "useradd", "userdel", "groupadd", "groupdel",
-    "runuser", "mountpoint", "flock", "timeout", "sha256sum"];
+    "runuser", "mountpoint", "flock", "timeout", "sha256sum", "logger"];
 /** Bound of the runs expected to fail (they wait it out); runs expected to pass get a generous one and return when ready. */
 const BOUND = 6;
 const HEALTHY_BOUND = 25; // below the test's 30 s SSH limit, so a failure shows the script's own message
@@ -35,20 +38,20 @@ describe("readiness check on the namespaced test cluster (real system)", functio
     let c: MiniCluster | undefined;
     let loginSshd: TestSshd | undefined;
     let syncCmd = "";
-    const account = `rdy${process.pid}`;
+    let timer: Daemon | undefined;
+    let settings: Record<string, string> = {};
+    /** The production default (READY_USER unset): the hosts are the test's own, nothing lands on the machine. */
+    const account = "slurm-readiness";
     const healthyRuns: number[] = [];
 
     /** Runs the readiness script over SSH on the login host; returns the result and the seconds it took. */
-    const ready = (args: string[]): RunResult & { seconds: number } => {
+    const ready = (args: string[], extraEnv: string[] = []): RunResult & { seconds: number } => {
         const env = [
-            `READY_USER=${account}`,
             `READY_SHARED_MOUNT=${c!.sharedRoot}`,
             `READY_SYNC_CMD=${syncCmd}`,
             "READY_SYNC_DEFAULTS=/nonexistent",
-            "READY_ACCOUNTS_DEFAULTS=/nonexistent",
-            "READY_PUBLISH_CMD=/nonexistent/cluster-account-publish",
             "READY_POLL=1",
-            `SHARED_HOME=${path.join(c!.sharedRoot, "home")}`,
+            ...extraEnv,
             ...c!.syncEnv().filter(v => !v.startsWith("PATH=") && !v.startsWith("SLURM_SYNC_TIMEOUT=")),
             "SLURM_SYNC_TIMEOUT=3",
         ];
@@ -67,7 +70,8 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "crd-"));
         fs.chmodSync(tmp, 0o755);
         const prefix = `crd${process.pid}`;
-        c = new MiniCluster(tmp, prefix, "crtest", user);
+        // Prolog as the accounts' cluster-init spec needs it (components/accounts/README.md "Slurm prolog").
+        c = new MiniCluster(tmp, prefix, "crtest", user, { prolog: "/etc/slurm/prolog.d/*" });
         await c.setUp();
         writeKey(c.login.munge.keyFile, crypto.randomBytes(1024), "munge");
         c.restartLoginMunge();
@@ -80,6 +84,16 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         syncCmd = path.join(tmp, "hosts", "login", "slurm-sync-from-shared");
         fs.copyFileSync(SYNC_SCRIPT, syncCmd);
         fs.chmodSync(syncCmd, 0o755);
+        // The account registry (issue 9): the publisher on the login host, the apply script on scheduler and compute.
+        settings = accountSettings(c);
+        writeOnHost(c, "login", "/etc/default/cluster-accounts", Object.entries(settings).map(([k, v]) => `${k}=${v}\n`).join(""), 0o644);
+        const installed = installLoginHook(c, path.join(tmp, "accounts-src"));
+        assert.strictEqual(installed.status, 0, installed.text);
+        for (const [h, role] of [["scheduler", "scheduler"], ["compute", "execute"]]) {
+            const booted = bootAccounts(c, h, role, settings);
+            assert.strictEqual(booted.status, 0, booted.text);
+        }
+        timer = startAccountsTimer(c);
         // The login host's sshd, in a mount namespace where the shared root is a real (bind) mount.
         loginSshd = new TestSshd(path.join(tmp, "login-sshd"), "10.77.0.13",
             argv => c!.net.hostArgv("login", ["bash", "-c", 'mount --bind "$1" "$1" && shift && exec "$@"', "bind-shared", c!.sharedRoot, ...argv]),
@@ -88,12 +102,10 @@ describe("readiness check on the namespaced test cluster (real system)", functio
     });
 
     after(async function () {
+        await timer?.stop();
         await loginSshd?.stop();
         if (c) await c.tearDown();
-        run(["userdel", account]);
-        run(["groupdel", account]);
         if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-        removeTestUser(user);
         if (healthyRuns.length > 0) {
             const sorted = [...healthyRuns].sort((a, b) => a - b);
             console.log(`        readiness check, healthy cluster: median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} s over ${sorted.length} runs ` +
@@ -118,19 +130,28 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         assert.match(out, new RegExp(`created service account ${account} \\(UID \\d+\\)`));
         assert.match(out, new RegExp(`ok \\[partitions\\] sinfo as ${account} answers with hpc`));
         assert.match(out, /READY in \d+ s/);
-        const uid = Number(run(["id", "-u", account]).stdout.toString());
-        assert.ok(uid >= 65536 && uid <= 4294967293, `UID ${uid} inside the accounts' accepted range`);
+        const uid = Number(onHost(c!, "login", ["id", "-u", account]).stdout.toString());
+        assert.ok(uid >= Number(settings.ACCOUNTS_UID_MIN) && uid <= Number(settings.ACCOUNTS_UID_MAX), `UID ${uid} inside the accounts' accepted range`);
+        // Published to the registry (not installed locally on the nodes by the test), confirmed by the scheduler,
+        // and the same account on the scheduler by the unmodified apply script.
+        assert.match(out, new RegExp(`ok \\[account\\] ${account} \\(UID ${uid}\\) published`));
+        const registry = settings.ACCOUNTS_REGISTRY;
+        assert.match(fs.readFileSync(path.join(registry, "users", String(uid)), "utf8"),
+            new RegExp(`^name=${account}\nuid=${uid}\ngid=${uid}\nhome=${settings.SHARED_HOME}/${account}\nstate=active\n`));
+        assert.match(fs.readFileSync(path.join(registry, "status", String(uid)), "utf8"), /^result=applied$/m);
+        assert.match(onHost(c!, "scheduler", ["getent", "passwd", account]).stdout.toString(), new RegExp(`^${account}:x:${uid}:${uid}:`));
         const home = path.join(c!.sharedRoot, "home", account);
         const st = fs.statSync(home);
         assert.strictEqual(st.uid, uid);
         assert.strictEqual(st.mode & 0o7777, 0o700);
-        assert.match(r.stderr.toString() + out, /cluster-account-publish not installed/);
+        assert.doesNotMatch(r.stderr.toString() + out, /not installed|WARNING/);
         healthyRuns.push(r.seconds);
     });
 
     it("a second run changes nothing (the account is reused) and passes again", function () {
         // Only this account's entries: other test runs on the machine may add their own users meanwhile.
-        const entries = () => [run(["getent", "passwd", account]).stdout.toString(), run(["getent", "group", account]).stdout.toString()];
+        const entries = () => ["login", "scheduler"].map(h => onHost(c!, h, ["getent", "passwd", account]).stdout.toString() +
+            onHost(c!, h, ["getent", "group", account]).stdout.toString());
         const before = entries();
         for (let i = 0; i < 4; i++) {
             const r = ready(readinessArgs({ partitions: ["hpc"], timeoutSeconds: HEALTHY_BOUND, jobTimeoutSeconds: 30 }));
@@ -145,6 +166,9 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         const r = ready(readinessArgs({ partitions: ["hpc"], timeoutSeconds: HEALTHY_BOUND, testJobPartition: "hpc", jobTimeoutSeconds: 60 }));
         assert.strictEqual(r.status, 0, r.text);
         assert.match(r.stdout.toString(), /ok \[job\] test job \d+ completed on compute node compute/);
+        // compute knew the account only from the registry (its prolog applied it before the job).
+        const uid = onHost(c!, "login", ["id", "-u", account]).stdout.toString().trim();
+        assert.match(onHost(c!, "compute", ["getent", "passwd", account]).stdout.toString(), new RegExp(`^${account}:x:${uid}:${uid}:`));
         const left = fs.readdirSync(path.join(c!.sharedRoot, "home", account)).filter(f => f.startsWith("slurm-readiness-"));
         assert.deepStrictEqual(left, [], "the job's output file is removed");
     });
@@ -159,6 +183,24 @@ describe("readiness check on the namespaced test cluster (real system)", functio
             assert.match(r.stderr.toString(), /investigate: scontrol show job \d+/);
         } finally {
             fs.chmodSync(home, 0o700);
+        }
+    });
+
+    it("the scheduler does not apply the account registry: a new service account is not confirmed, exit 15 (service account)", async function () {
+        await timer?.stop();
+        timer = undefined;
+        try {
+            // Another account name (a fresh entry), and a short wait for the scheduler's answer (environment overrides).
+            const r = ready(readinessArgs({ partitions: ["hpc"], timeoutSeconds: BOUND, jobTimeoutSeconds: 30 }),
+                ["READY_USER=rdy-unconfirmed", "ACCOUNTS_ACK_WAIT=2"]);
+            assert.strictEqual(r.status, 15, r.text);
+            assert.ok(r.seconds < BOUND + 15, `took ${r.seconds} s`);
+            assert.match(r.stderr.toString(), /FAIL \[service account\] the account registry did not confirm rdy-unconfirmed/);
+            assert.match(r.stderr.toString(), /the scheduler has not confirmed your account yet/);
+            assert.match(r.stderr.toString(), /investigate: sudo \S*cluster-account-publish --user rdy-unconfirmed/);
+            assert.strictEqual(onHost(c!, "scheduler", ["getent", "passwd", "rdy-unconfirmed"]).status, 2, "not on the scheduler");
+        } finally {
+            timer = startAccountsTimer(c!);
         }
     });
 

@@ -8,8 +8,9 @@
 #   3. the readiness service account exists and is published to the cluster's account registry,
 #   4. `sinfo`, run as that account, answers from the scheduler with every expected partition,
 #   5. (only with --test-job PARTITION) a short job submitted as that account completes on a compute node.
-# Every wait is bounded: steps 1, 2 and 4 share --timeout (an attempt of step 2 started just before the
-# bound may run 10 s past it); step 5 has --job-timeout. Polls every READY_POLL s.
+# Every wait is bounded: steps 1-4 share --timeout (an attempt of step 2 started just before the
+# bound may run 10 s past it, one of step 3 ACCOUNTS_ACK_WAIT, the publisher's own wait for the scheduler);
+# step 5 has --job-timeout. Polls every READY_POLL s.
 # Changes: creates the local service account READY_USER (group of the same ID, UID from the accounts'
 # accepted range, no password, home SHARED_HOME/<name>) if it is missing and publishes it with
 # READY_PUBLISH_CMD --user <name> (the same means as users' accounts); with --test-job, submits one job
@@ -25,7 +26,8 @@
 #   12 key mismatch          installed munge key != seeded key, or the controller rejects our credentials
 #   13 controller unreachable slurmctld did not answer (sync check or sinfo)
 #   14 partitions            sinfo answered without one of the expected partitions
-#   15 service account       the account could not be created, has a UID outside the range, or publishing failed
+#   15 service account       the account could not be created, has a UID outside the range, publishing failed,
+#                            or the scheduler did not confirm it (refused, or not confirmed within the bound)
 #   16 no node came up       the test job was still pending at --job-timeout (cancelled), or BOOT_FAIL/NODE_FAIL
 #   17 job failed            the test job could not be submitted, ended in another state than COMPLETED, or
 #                            did not run on a compute node
@@ -140,7 +142,7 @@ check_sync() {
 }
 
 ensure_account() {
-    local uid_min uid_max uid group_ok
+    local deadline=$1 uid_min uid_max uid group_ok
     uid_min=${ACCOUNTS_UID_MIN:-$(file_value "$ACCOUNTS_DEFAULTS" ACCOUNTS_UID_MIN)}
     uid_max=${ACCOUNTS_UID_MAX:-$(file_value "$ACCOUNTS_DEFAULTS" ACCOUNTS_UID_MAX)}
     uid_min=${uid_min:-65536}
@@ -168,14 +170,27 @@ ensure_account() {
     fi
     ACCOUNT_HOME=$(getent passwd "$USER_NAME" | cut -d: -f6)
     if [[ -x $PUBLISH_CMD ]]; then
-        local out rc=0
-        out=$("$PUBLISH_CMD" --user "$USER_NAME" 2>&1) || rc=$?
-        if ((rc != 0)); then
-            printf '%s\n' "$out" | sed 's/^/  | /' >&2
-            fail 15 "service account" "publishing $USER_NAME to the account registry failed (exit $rc)" \
-                "sudo $PUBLISH_CMD --user $USER_NAME; ls -l /shared/apps/accounts"
-        fi
-        log "ok [account] $USER_NAME (UID $uid) published: ${out//$'\n'/ }"
+        local out rc
+        # The publisher says nothing once the scheduler has confirmed the account (it waits up to ACCOUNTS_ACK_WAIT);
+        # any line is a problem: not confirmed yet (the scheduler may see a new entry only after NFS's attribute
+        # cache expires: asked again until the bound), refused or revoked (the nodes would not know the account).
+        for (( ; ; )); do
+            rc=0
+            out=$("$PUBLISH_CMD" --user "$USER_NAME" 2>&1) || rc=$?
+            if ((rc != 0)); then
+                printf '%s\n' "$out" | sed 's/^/  | /' >&2
+                fail 15 "service account" "publishing $USER_NAME to the account registry failed (exit $rc)" \
+                    "sudo $PUBLISH_CMD --user $USER_NAME; ls -l /shared/apps/accounts"
+            fi
+            [[ -n $out ]] || break
+            if [[ $out != *"not confirmed"* ]] || (($(now) >= deadline)); then
+                printf '%s\n' "$out" | sed 's/^/  | /' >&2
+                fail 15 "service account" "the account registry did not confirm $USER_NAME (UID $uid): the scheduler has not applied it" \
+                    "sudo $PUBLISH_CMD --user $USER_NAME; cat /shared/apps/accounts/status/$uid; on the scheduler: systemctl status cluster-accounts.timer; journalctl -t cluster-accounts"
+            fi
+            sleep "$POLL"
+        done
+        log "ok [account] $USER_NAME (UID $uid) published, confirmed by the scheduler"
     else
         log "WARNING: $PUBLISH_CMD not installed: $USER_NAME (UID $uid) exists on this node only"
     fi
@@ -289,7 +304,7 @@ main() {
     log "checking as $(id -un) on $(hostname): bound ${timeout}s${job_partition:+, test job bound ${job_timeout}s}"
     check_mount "$deadline"
     check_sync "$deadline"
-    ensure_account
+    ensure_account "$deadline"
     check_partitions "$deadline"
     if [[ -n $job_partition ]]; then
         run_test_job "$job_partition" "$(($(now) + job_timeout))"
