@@ -84,15 +84,14 @@ describe("Bastion tunnel opened by the program (stand-in az, real sshd)", functi
     const tunnelPids = () => logLines().flatMap(l => [...l.matchAll(/(?:pid|ppid)=(\d+)/g)].map(m => Number(m[1])));
 
     before(async function () {
-        requirePrereqs(this, "Bastion tunnel", { root: true, commands: ["/usr/sbin/sshd", "ssh", "ssh-keygen", "useradd", "userdel", "bash"] });
+        requirePrereqs(this, "Bastion tunnel", { root: true, commands: ["/usr/sbin/sshd", "ssh", "ssh-keygen", "useradd", "usermod", "groupadd", "unshare", "bash"] });
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ctun-"));
         fs.chmodSync(tmp, 0o755);
         azLog = path.join(tmp, "az.log");
         // bash under the name `pulumi`: the engine stand-in's process name is then the real engine's.
         fs.symlinkSync(fs.realpathSync("/bin/bash"), path.join(tmp, "pulumi"));
+        // The admin exists only where the stand-in sshd runs (its own /etc, see below), never on the machine.
         user = createTestUser(`cctun${process.pid}`, 24456);
-        // useradd leaves the password locked ("!"), which sshd without PAM refuses even for key sign-in.
-        runOk(["usermod", "-p", "*", user.name]);
         sshPort = await freePort();
         tunnelPort = await freePort();
         const stack = devStackWithSecrets({
@@ -111,7 +110,18 @@ describe("Bastion tunnel opened by the program (stand-in az, real sshd)", functi
             `AuthorizedKeysFile ${authorized}`, "AuthenticationMethods publickey", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             `AllowUsers ${user.name}`, "UsePAM no", "StrictModes no", "LogLevel INFO", ""].join("\n"));
         if (!fs.existsSync("/run/sshd")) fs.mkdirSync("/run/sshd", { mode: 0o755 });
-        sshd = new Daemon("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", conf], path.join(tmp, "sshd.log"));
+        // The stand-in VM's sshd in a private mount namespace with its own /etc (an overlay on the machine's whose
+        // changes vanish with it), where its admin account exists, as on the VM. useradd leaves the password locked
+        // ("!"), which sshd without PAM refuses even for key sign-in: hence usermod -p '*'.
+        const layers = path.join(tmp, "sshd-etc");
+        fs.mkdirSync(layers, { mode: 0o700 });
+        sshd = new Daemon("sshd", ["unshare", "--mount", "--propagation", "private", "--", "bash", "-c", [
+            'set -e; layers=$0 name=$1 uid=$2; shift 2',
+            'mount -t tmpfs -o mode=0700 layers "$layers" && mkdir -p "$layers/upper" "$layers/work"',
+            'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$layers/upper,workdir=$layers/work" /etc',
+            'groupadd -g "$uid" "$name" && useradd -u "$uid" -g "$uid" -M -d / -s /bin/bash "$name" && usermod -p "*" "$name"',
+            'exec "$@"',
+        ].join("\n"), layers, user.name, String(user.uid), "/usr/sbin/sshd", "-D", "-e", "-f", conf], path.join(tmp, "sshd.log"));
         for (let i = 0; i < 100 && !(await accepts(sshPort)); i++) await sleep(100);
     });
 
