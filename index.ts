@@ -10,9 +10,13 @@ import { LoginNode } from "./components/login/loginNode";
 import { CONDITIONAL_ACCESS_SCOPE, EntraAccess } from "./components/entra";
 import { CycleCloudServer } from "./components/cyclecloud/server";
 import { SlurmCluster } from "./components/cyclecloud/cluster";
+import { checkTunnelPort } from "./components/cyclecloud/tunnel";
+import { ReadinessCheck } from "./components/readiness/readiness";
 
 const settings = loadSettings();
 const secrets = loadSecrets();
+// Tunnel mode: a busy local port stops `pulumi up` here, before anything is registered.
+checkTunnelPort(settings.remote);
 const namePrefix = `ccslurm-${settings.stack}`.slice(0, 40);
 const client = authorization.getClientConfigOutput();
 
@@ -44,6 +48,7 @@ const cyclecloud = new CycleCloudServer("cyclecloud", {
     subnetId: net.cyclecloudSubnet.id,
     computeSubnetId: net.computeSubnet.id,
     vnetId: net.vnet.id,
+    bastionName: net.bastionName,
     // In tunnel mode every remote Command goes through Bastion: it must exist first and go last.
     accessPath: settings.remote.mode === "bastionTunnel" ? [net.bastion] : [],
 });
@@ -71,6 +76,11 @@ const slurm = new SlurmCluster("slurm", {
     dependsOn: [shared.share, shared.privateEndpoint, net.computeSubnet, net.natGateway],
 });
 
+// Last: the cluster works end to end from the login node (or `pulumi up` fails naming the broken link).
+const readiness = new ReadinessCheck("readiness", {
+    settings, secrets, server: cyclecloud, cluster: slurm, login, resourceGroupName: resourceGroup.name,
+});
+
 const entra = new EntraAccess("entra", {
     settings,
     subscriptionId: client.subscriptionId,
@@ -96,3 +106,5 @@ export const schedulerIp = slurm.schedulerIp;
 export const clusterConfigDir = slurm.clusterConfigDir;
 /** Opens the CycleCloud web UI on https://127.0.0.1:8443 through Bastion (sign in as cyclecloudAdminUsername). */
 export const cyclecloudUiTunnel = pulumi.interpolate`az network bastion tunnel --name ${net.bastionName} --resource-group ${resourceGroup.name} --target-resource-id ${cyclecloud.vm.id} --resource-port 443 --port 8443`;
+/** What the readiness check reported (the script's `ok [...]` lines and the time it took). */
+export const readinessReport = readiness.check.stdout;

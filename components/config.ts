@@ -158,6 +158,8 @@ export interface Settings {
     };
     /** How the remote Commands reach the private CycleCloud server and scheduler. */
     remote: RemoteAccess;
+    /** The readiness check after the seed (components/readiness). */
+    readiness: { testJob: boolean; timeoutSeconds: number; jobTimeoutSeconds: number };
 }
 
 /** Jump host for the remote Commands (a real SSH server that allows TCP forwarding). */
@@ -207,6 +209,10 @@ export const SECRET_KEYS = {
         required: false,
         description: "Private key for the SSH jump host (sshProxyHost); default adminSshPrivateKey",
     },
+    loginAdminSshPrivateKey: {
+        required: false,
+        description: "Private key matching loginAdminSshPublicKey: the readiness check signs in to the login node's admin with it; default adminSshPrivateKey",
+    },
 } as const;
 export type SecretKey = keyof typeof SECRET_KEYS;
 
@@ -215,6 +221,8 @@ export interface Secrets {
     cyclecloudAdminPassword: pulumi.Output<string>;
     adminSshPrivateKey: pulumi.Output<string>;
     sshProxyPrivateKey?: pulumi.Output<string>;
+    /** Private key of the login node's admin (the readiness check); adminSshPrivateKey when unset. */
+    loginAdminSshPrivateKey: pulumi.Output<string>;
 }
 
 /** A user mistake in the stack config. A RunError so Pulumi prints the message without a stack trace. */
@@ -263,6 +271,9 @@ export const DEFAULTS = {
     accountsUidMin: ENTRA_UID_FLOOR,
     accountsUidMax: ENTRA_UID_LIMIT,
     accountsAckWaitSeconds: 30,
+    readinessTestJob: false,
+    readinessTimeoutSeconds: 600,
+    readinessJobTimeoutSeconds: 1200,
 } as const;
 
 /**
@@ -421,6 +432,9 @@ const rawSchema = z.object({
     accountsUidMin: intFromString(ENTRA_UID_FLOOR, ENTRA_UID_LIMIT).default(DEFAULTS.accountsUidMin),
     accountsUidMax: intFromString(ENTRA_UID_FLOOR, ENTRA_UID_LIMIT).default(DEFAULTS.accountsUidMax),
     accountsAckWaitSeconds: intFromString(0, 300).default(DEFAULTS.accountsAckWaitSeconds),
+    readinessTestJob: boolFromString.default(DEFAULTS.readinessTestJob),
+    readinessTimeoutSeconds: intFromString(30, 7200).default(DEFAULTS.readinessTimeoutSeconds),
+    readinessJobTimeoutSeconds: intFromString(60, 7200).default(DEFAULTS.readinessJobTimeoutSeconds),
 }).strict();
 
 type RawSettings = z.infer<typeof rawSchema>;
@@ -684,6 +698,11 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
             nodeImage: raw.nodeImage,
         },
         remote: remoteAccess(raw),
+        readiness: {
+            testJob: raw.readinessTestJob,
+            timeoutSeconds: raw.readinessTimeoutSeconds,
+            jobTimeoutSeconds: raw.readinessJobTimeoutSeconds,
+        },
     };
 }
 
@@ -885,7 +904,7 @@ function safetyChecks(raw: RawSettings, problems: string[]): void {
  * Pure, so it is unit-testable; loadSettings feeds it from the stack config.
  */
 export function secretProblems(values: Partial<Record<SecretKey, string>>, adminSshPublicKey: string | undefined,
-    usesProxy: boolean): string[] {
+    usesProxy: boolean, loginAdminSshPublicKey?: string): string[] {
     const problems: string[] = [];
     for (const [key, spec] of Object.entries(SECRET_KEYS) as [SecretKey, (typeof SECRET_KEYS)[SecretKey]][]) {
         if (spec.required && (values[key] === undefined || values[key] === "")) {
@@ -908,6 +927,22 @@ export function secretProblems(values: Partial<Record<SecretKey, string>>, admin
                 "set it with: pulumi config set --secret adminSshPrivateKey < ~/.ssh/<key>");
         } else if (adminSshPublicKey !== undefined && !sameKey(pub, adminSshPublicKey)) {
             problems.push("adminSshPrivateKey: does not match cyclecloudAdminSshPublicKey (or loginAdminSshPublicKey, its default)");
+        }
+    }
+    // The readiness check signs in to the login node's admin: with loginAdminSshPrivateKey, else adminSshPrivateKey.
+    const loginKey = values.loginAdminSshPrivateKey;
+    if (loginKey !== undefined) {
+        const pub = privateKeyPublicHalf(loginKey);
+        if (pub === undefined) {
+            problems.push("loginAdminSshPrivateKey: must be an unencrypted OpenSSH or PEM private key (the value is not shown)");
+        } else if (loginAdminSshPublicKey !== undefined && !sameKey(pub, loginAdminSshPublicKey)) {
+            problems.push("loginAdminSshPrivateKey: does not match loginAdminSshPublicKey");
+        }
+    } else if (key && loginAdminSshPublicKey !== undefined) {
+        const pub = privateKeyPublicHalf(key);
+        if (pub !== undefined && !sameKey(pub, loginAdminSshPublicKey)) {
+            problems.push("loginAdminSshPrivateKey: is required (a secret) because adminSshPrivateKey does not match loginAdminSshPublicKey: " +
+                "the readiness check signs in to the login node's admin; pulumi config set --secret loginAdminSshPrivateKey < ~/.ssh/<login admin key>");
         }
     }
     if (values.sshProxyPrivateKey !== undefined) {
@@ -941,6 +976,7 @@ export function loadSecrets(): Secrets {
         cyclecloudAdminPassword: config.requireSecret("cyclecloudAdminPassword"),
         adminSshPrivateKey: config.requireSecret("adminSshPrivateKey"),
         sshProxyPrivateKey: config.getSecret("sshProxyPrivateKey"),
+        loginAdminSshPrivateKey: config.getSecret("loginAdminSshPrivateKey") ?? config.requireSecret("adminSshPrivateKey"),
     };
 }
 
@@ -1009,7 +1045,8 @@ export function loadSettings(): Settings {
     {
         const pubKey = typeof input.cyclecloudAdminSshPublicKey === "string" ? input.cyclecloudAdminSshPublicKey
             : typeof input.loginAdminSshPublicKey === "string" ? input.loginAdminSshPublicKey : undefined;
-        problems.push(...secretProblems(rawSecretValues(), pubKey, input.sshProxyHost !== undefined));
+        problems.push(...secretProblems(rawSecretValues(), pubKey, input.sshProxyHost !== undefined,
+            typeof input.loginAdminSshPublicKey === "string" ? input.loginAdminSshPublicKey : undefined));
     }
     problems.push(...plaintextSecretProblems());
     try {

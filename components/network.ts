@@ -73,6 +73,7 @@ export function subnetFlows(settings: Settings): { cyclecloud: Flow[]; login: Fl
             { name: "AllowSrunFromCompute", from: n.computeSubnet, ports: [EPHEMERAL_PORTS], protocol: "Tcp",
                 why: "slurmctld and slurmstepd call back srun/salloc on the login node; without SrunPortRange in the " +
                     "cluster's slurm.conf srun listens on an ephemeral port" },
+            ...deployFlow("AllowSshFromDeployPath", "the readiness check reaches the login node directly or through the jump host (deploySourcePrefix)"),
         ],
         compute: [
             { name: "AllowSshFromCycleCloud", from: n.cyclecloudSubnet, ports: ["22"], protocol: "Tcp",

@@ -11,6 +11,7 @@ import { setMockOptions } from "@pulumi/pulumi/runtime/settings";
 import * as runtimeState from "@pulumi/pulumi/runtime/state";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import YAML from "yaml";
+import { localProcesses } from "../components/cyclecloud/tunnel";
 
 export const SIM_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001";
 export const SIM_TENANT_ID = "00000000-0000-4000-8000-0000000000aa";
@@ -53,6 +54,10 @@ export interface SimOptions {
     config: Record<string, unknown>;
     /** Config keys whose values are secrets. */
     secretKeys?: string[];
+    /** Run as `pulumi preview` (isDryRun) instead of `pulumi up`. */
+    preview?: boolean;
+    /** Let the program start local processes (the Bastion tunnel); off by default: a simulation is no `pulumi up`. */
+    localProcesses?: boolean;
 }
 
 /** Reads a Pulumi.<stack>.yaml file: its config map and the keys marked `secure`. */
@@ -291,10 +296,12 @@ function toConfigStrings(project: string, config: Record<string, unknown>): Reco
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
-/** Resolves an Output (or plain value) to its value; unknowns never occur here since mocks are not a preview. */
-function settle(value: unknown): Promise<unknown> {
-    if (pulumi.Output.isInstance(value)) return new Promise(resolve => (value as pulumi.Output<unknown>).apply(v => { resolve(v); return v; }));
-    return Promise.resolve(value);
+/** Resolves an Output (or plain value) to its value; an output still unknown (a preview) resolves to undefined. */
+async function settle(value: unknown): Promise<unknown> {
+    if (!pulumi.Output.isInstance(value)) return value;
+    // Output.isKnown is not in the typings; a preview's unknown value never reaches apply.
+    if (!(await (value as unknown as { isKnown: Promise<boolean> }).isKnown)) return undefined;
+    return new Promise(resolve => (value as pulumi.Output<unknown>).apply(v => { resolve(v); return v; }));
 }
 
 /** Runs the program under the simulated engine and returns what it registered. */
@@ -302,7 +309,8 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     const project = opts.project ?? "cyclecloud-slurm-entra";
     const program = opts.program ?? path.resolve(__dirname, "..", "index.ts");
     const monitor = new RecordingMonitor(new SimulatedAzure());
-    setMockOptions(monitor, project, opts.stack, false);
+    setMockOptions(monitor, project, opts.stack, opts.preview ?? false);
+    localProcesses.enabled = opts.localProcesses ?? false;
     // As setMocks() does: without secret support every secret would be serialised as plain text.
     (runtimeState as unknown as { getStore(): { supportsSecrets: boolean } })
         .getStore().supportsSecrets = true;

@@ -11,6 +11,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { ACCOUNTS_SPEC, accountSettings, accountsStateDir, bootAccounts, startAccountsTimer } from "./support/accounts";
 import { MiniCluster, writeKey } from "./support/cluster";
 import { installEl8Shadow, removeEl8Shadow } from "./support/el8-shadow";
 import { EntraLoginHost, EntraUser } from "./support/entra-standin";
@@ -19,8 +20,6 @@ import { Daemon, run, RunResult, waitFor } from "./support/proc";
 import { createTestUser } from "./support/users";
 
 const REPO = path.resolve(__dirname, "..");
-const SPEC = path.join(REPO, "components/accounts/cluster-init");
-const BOOT_SCRIPT = path.join(SPEC, "scripts/010-cluster-accounts.sh");
 const APPLY = "/usr/local/sbin/cluster-accounts-apply";
 const PUBLISH = "/usr/local/sbin/cluster-account-publish";
 const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -51,16 +50,11 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
         if (r.status !== 0) throw new Error(`${h}: ${argv.join(" ")} failed (${r.status}): ${r.text}`);
         return r;
     };
-    const stateDir = (h: string) => path.join(c!.base, "hosts", h, "cluster-accounts-state");
-    /** The cluster-init boot script, as jetpack runs it (spec path in CYCLECLOUD_SPEC_PATH), with the test's paths. */
-    const boot = (h: string, role: string): RunResult => host(h, ["env", `CYCLECLOUD_SPEC_PATH=${SPEC}`, `ACCOUNTS_ROLE=${role}`,
-        ...Object.entries(settings).map(([k, v]) => `${k}=${v}`), `ACCOUNTS_STATE_DIR=${stateDir(h)}`, "bash", BOOT_SCRIPT]);
+    const stateDir = (h: string) => accountsStateDir(c!, h);
+    const boot = (h: string, role: string): RunResult => bootAccounts(c!, h, role, settings);
     const apply = (h: string): RunResult => host(h, [APPLY]);
     const startTimer = () => {
-        timer = c!.startDaemon("scheduler", "accounts-timer", ["env", "-i", PATH_ENV, `SLURM_CONF=${path.join(c!.seededDir, "slurm.conf")}`,
-            // On SIGTERM the loop ends only after a running apply has finished (bash runs the trap after the foreground
-            // command), so no apply is left running behind a stopped "timer".
-            "bash", "-c", `trap 'kill $! 2>/dev/null; exit 0' TERM; while :; do ${APPLY}; sleep 3 & wait $!; done`]);
+        timer = startAccountsTimer(c!);
     };
     const stopTimer = async () => {
         if (timer) await timer.stop();
@@ -114,14 +108,7 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
         if (synced.status !== 0) throw new Error(`sync failed: ${synced.text}`);
         registry = path.join(c.sharedRoot, "apps", "accounts");
         sharedHome = path.join(c.sharedRoot, "home");
-        settings = {
-            ACCOUNTS_REGISTRY: registry,
-            ACCOUNTS_TRUST_ROOT: c.sharedRoot,
-            SHARED_HOME: sharedHome,
-            ACCOUNTS_UID_MIN: "65536",
-            ACCOUNTS_UID_MAX: "4294967293",
-            ACCOUNTS_ACK_WAIT: "30",
-        };
+        settings = accountSettings(c);
         for (const [h, role] of [["scheduler", "scheduler"], ["compute", "execute"]]) {
             const r = boot(h, role);
             if (r.status !== 0) throw new Error(`boot script on ${h}: ${r.text}`);
@@ -519,7 +506,7 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
             hostOk(h, ["cat", file]).stdout.toString().split("\n").filter(l => l.split(":")[0] === name);
         const leftovers = (h: string) => hostOk(h, ["ls", "-a", "/etc"]).stdout.toString().split("\n").filter(f => f.includes("cluster-accounts."));
         const today = () => Math.floor(Date.now() / 86400000);
-        const editPy = /^ETC_EDIT_PY='\n([\s\S]*?)^'$/m.exec(fs.readFileSync(path.join(SPEC, "files/apply-accounts.sh"), "utf8"))?.[1] ?? "";
+        const editPy = /^ETC_EDIT_PY='\n([\s\S]*?)^'$/m.exec(fs.readFileSync(path.join(ACCOUNTS_SPEC, "files/apply-accounts.sh"), "utf8"))?.[1] ?? "";
         let henry: EntraUser;
         let henryUid = 0;
         const metaBefore: Record<string, string> = {};

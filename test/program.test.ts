@@ -215,10 +215,10 @@ describe("program under mocks (dev stack)", function () {
         const os = vm.inputs.osProfile as Props;
         assert.strictEqual(os.linuxConfiguration.disablePasswordAuthentication, true);
         assert.strictEqual(os.adminPassword, undefined);
-        assert.deepStrictEqual(os.linuxConfiguration.ssh.publicKeys[0], {
-            path: "/home/azureadmin/.ssh/authorized_keys",
-            keyData: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM/JpVDVnMUEBjZ+gWYX3ZoIrGfRqgLyliA0ugxSL+Rm admin@example",
-        });
+        // devStackWithSecrets gives both admins its one generated deployer key (the readiness check signs in with it).
+        const ccKey = ((one(dev, "azure-native:compute:VirtualMachine", "cyclecloud-vm").inputs.osProfile as Props).linuxConfiguration.ssh.publicKeys[0] as Props).keyData;
+        assert.match(ccKey, /^ssh-ed25519 AAAA/);
+        assert.deepStrictEqual(os.linuxConfiguration.ssh.publicKeys[0], { path: "/home/azureadmin/.ssh/authorized_keys", keyData: ccKey });
         assert.deepStrictEqual(vm.inputs.identity, { type: "SystemAssigned" });
         assert.deepStrictEqual(vm.inputs.diagnosticsProfile, { bootDiagnostics: { enabled: true } });
         assert.strictEqual((vm.inputs.tags as Props)[LOGIN_ROLE_TAG.key], LOGIN_ROLE_TAG.value);
@@ -349,7 +349,8 @@ describe("program under mocks (variants)", () => {
         const direct = nsgRulesBySubnet(await run({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}deploySourcePrefix`]: "10.50.1.0/24" }));
         assert.deepStrictEqual(direct.cyclecloud.slice(0, 2), ["100 Inbound Allow Tcp 10.40.0.0/26->*:22", "110 Inbound Allow Tcp 10.50.1.0/24->*:22"]);
         assert.deepStrictEqual(direct.compute.slice(0, 2), ["100 Inbound Allow Tcp 10.40.0.64/27->*:22", "110 Inbound Allow Tcp 10.50.1.0/24->*:22"]);
-        assert.ok(!direct.login.some(x => x.includes("10.50.1.0/24")), "the deploy path does not need the login node");
+        // The readiness check (issue 13) signs in to the login node from the deploy path too.
+        assert.ok(direct.login.some(x => x.includes("10.50.1.0/24->*:22")), "the readiness check cannot reach the login node");
         const jump = nsgRulesBySubnet(await run({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "10.60.0.5",
             [`${NS}sshProxyHostKey`]: simulatedHostKey("jump") }));
         assert.deepStrictEqual(jump.cyclecloud[1], "110 Inbound Allow Tcp 10.60.0.5/32->*:22");
@@ -445,12 +446,15 @@ describe("first contact authenticated (host keys)", () => {
             const vm = one(r, "azure-native:compute:VirtualMachine", "cyclecloud-vm");
             const serverKey = simulatedHostKey(`vm/${vm.inputs.vmName}`);
             const schedulerKey = simulatedHostKey("scheduler/slurm-dev");
+            const loginKey = simulatedHostKey(`vm/${one(r, "azure-native:compute:VirtualMachine", "login-vm").inputs.vmName}`);
             const commands = all(r, "command:remote:Command");
             assert.ok(commands.length >= 4, "remote Commands missing");
             for (const c of commands) {
                 const conn = unwrap(c.inputs.connection);
-                const toScheduler = ["slurm-scale", "slurm-seed", "slurm-accounts-scheduler"].includes(c.name);
-                assert.strictEqual(conn.hostKey, toScheduler ? schedulerKey : serverKey, `${c.name}: host key`);
+                const toLogin = c.name === "readiness-check";
+                // The login node is reached like the scheduler: through the server (tunnel) or the jump host.
+                const toScheduler = ["slurm-scale", "slurm-seed", "slurm-accounts-scheduler"].includes(c.name) || toLogin;
+                assert.strictEqual(conn.hostKey, toLogin ? loginKey : toScheduler ? schedulerKey : serverKey, `${c.name}: host key`);
                 if (mode === "jump host") assert.strictEqual(conn.proxy?.hostKey, JUMP_KEY, `${c.name}: jump host key`);
                 else if (toScheduler && mode.startsWith("bastion")) assert.strictEqual(conn.proxy?.hostKey, serverKey, `${c.name}: jump key`);
                 else assert.strictEqual(conn.proxy, undefined, `${c.name}: unexpected proxy`);
@@ -460,7 +464,7 @@ describe("first contact authenticated (host keys)", () => {
 
     it("reads the CycleCloud server's key with a synchronous Run Command through ARM, and the scheduler's from the server's scan", async () => {
         const r = await run();
-        const read = one(r, "azure-native:compute:VirtualMachineRunCommandByVirtualMachine");
+        const read = one(r, "azure-native:compute:VirtualMachineRunCommandByVirtualMachine", "cyclecloud-host-key");
         const vm = one(r, "azure-native:compute:VirtualMachine", "cyclecloud-vm");
         assert.strictEqual(read.inputs.vmName, vm.inputs.vmName);
         assert.match(String((read.inputs.source as Props).script), /\ncat \/etc\/ssh\/ssh_host_ed25519_key\.pub$/);
@@ -475,7 +479,8 @@ describe("first contact authenticated (host keys)", () => {
     it("uses configured keys instead, and then runs no Run Command", async () => {
         const server = simulatedHostKey("configured server"), scheduler = simulatedHostKey("configured scheduler");
         const r = await run({ [`${NS}cyclecloudHostKey`]: server, [`${NS}schedulerHostKey`]: scheduler });
-        assert.strictEqual(all(r, "azure-native:compute:VirtualMachineRunCommandByVirtualMachine").length, 0);
+        // Only the login node's read remains (the readiness check's; the login key has no config alternative).
+        assert.deepStrictEqual(all(r, "azure-native:compute:VirtualMachineRunCommandByVirtualMachine").map(x => x.name), ["readiness-login-host-key"]);
         assert.strictEqual(unwrap(one(r, "command:remote:Command", "cyclecloud-init").inputs.connection).hostKey, server);
         assert.strictEqual(unwrap(one(r, "command:remote:Command", "slurm-seed").inputs.connection).hostKey, scheduler);
     });

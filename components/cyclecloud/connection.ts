@@ -15,6 +15,8 @@ export interface SshIdentity {
     privateKey: pulumi.Input<string>;
     /** Key for the jump host; default privateKey. */
     proxyPrivateKey?: pulumi.Input<string>;
+    /** Tunnel mode: the tunnel's local host, resolving once the tunnel accepts connections (components/cyclecloud/tunnel.ts). */
+    tunnelHost?: pulumi.Input<string>;
 }
 
 const PER_DIAL_TIMEOUT_SECONDS = 15;
@@ -30,6 +32,8 @@ export const HOST_KEY_FIX = {
         "--command-id RunShellScript --scripts 'cat /etc/ssh/ssh_host_ed25519_key.pub' --query 'value[0].message' -o tsv " +
         "| grep -o 'ssh-ed25519 [A-Za-z0-9+/=]*')\"",
     proxy: "set sshProxyHostKey to the jump host's SSH host key: pulumi config set sshProxyHostKey 'ssh-ed25519 AAAA...'",
+    login: "the login node's key is read through Azure by the readiness component's Run Command (read-ssh-host-key); " +
+        "check it with: az vm run-command show -g <resourceGroupName> --vm-name <login VM> --name read-ssh-host-key --expand instanceView",
 } as const;
 
 /**
@@ -72,7 +76,7 @@ function jumpHost(id: SshIdentity, cyclecloudHostKey: pulumi.Input<string | unde
         // The tunnel's local port is any local user's to bind first; with the server's key pinned, an impostor
         // listening there fails the handshake before anything secret is sent.
         return {
-            host: "127.0.0.1",
+            host: id.tunnelHost ?? "127.0.0.1",
             port: r.tunnelPort,
             user: id.user,
             privateKey: id.privateKey,
@@ -94,7 +98,7 @@ export function serverConnection(id: SshIdentity, serverIp: pulumi.Input<string>
         dialErrorLimit: id.remote.dialAttempts,
         perDialTimeout: PER_DIAL_TIMEOUT_SECONDS,
     };
-    if (id.remote.mode === "bastionTunnel") return { ...base, host: "127.0.0.1", port: id.remote.tunnelPort };
+    if (id.remote.mode === "bastionTunnel") return { ...base, host: id.tunnelHost ?? "127.0.0.1", port: id.remote.tunnelPort };
     const proxy = jumpHost(id, hostKey);
     return { ...base, host: serverIp, port: 22, ...(proxy ? { proxy } : {}) };
 }
@@ -109,6 +113,26 @@ export function schedulerConnection(id: SshIdentity, schedulerIp: pulumi.Input<s
         user: id.user,
         privateKey: id.privateKey,
         hostKey: requireHostKey(schedulerHostKey, "the Slurm scheduler", HOST_KEY_FIX.scheduler),
+        dialErrorLimit: id.remote.dialAttempts,
+        perDialTimeout: PER_DIAL_TIMEOUT_SECONDS,
+        ...(proxy ? { proxy } : {}),
+    };
+}
+
+/**
+ * Connection to the login node (private IP) as its local admin, through the same path as the scheduler (the
+ * jump host, or the CycleCloud VM at the tunnel's end), its host key pinned (read through Azure).
+ */
+export function loginConnection(id: SshIdentity, loginIp: pulumi.Input<string>, loginUser: string,
+    loginPrivateKey: pulumi.Input<string>, loginHostKey: pulumi.Input<string | undefined>,
+    cyclecloudHostKey: pulumi.Input<string | undefined>): ConnectionArgs {
+    const proxy = jumpHost(id, cyclecloudHostKey);
+    return {
+        host: loginIp,
+        port: 22,
+        user: loginUser,
+        privateKey: loginPrivateKey,
+        hostKey: requireHostKey(loginHostKey, "the login node", HOST_KEY_FIX.login),
         dialErrorLimit: id.remote.dialAttempts,
         perDialTimeout: PER_DIAL_TIMEOUT_SECONDS,
         ...(proxy ? { proxy } : {}),

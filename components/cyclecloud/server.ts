@@ -16,6 +16,7 @@ import { privateEndpointDns } from "../privateDns";
 import { linuxComputerName } from "../login/loginNode";
 import { parseHostKey, serverConnection, SshIdentity } from "./connection";
 import { readScript, scriptCommand, scriptStdin } from "./scripts";
+import { openBastionTunnel } from "./tunnel";
 
 export const BLOB_PRIVATE_DNS_ZONE = "privatelink.blob.core.windows.net";
 
@@ -78,6 +79,8 @@ export interface CycleCloudServerArgs {
     /** Subnet the cluster's nodes join. */
     computeSubnetId: pulumi.Input<string>;
     vnetId: pulumi.Input<string>;
+    /** Tunnel mode: the Bastion's name, an output of the Bastion (the program opens the tunnel once it exists). */
+    bastionName?: pulumi.Input<string>;
     /**
      * What the remote Commands' SSH path goes through besides the server itself (the BastionHost in tunnel
      * mode): every Command depends on it, so create waits for it and destroy keeps it until they are gone.
@@ -325,6 +328,9 @@ export class CycleCloudServer extends pulumi.ComponentResource {
             user: cc.adminUsername,
             privateKey: args.secrets.adminSshPrivateKey,
             proxyPrivateKey: args.secrets.sshProxyPrivateKey,
+            tunnelHost: settings.remote.mode === "bastionTunnel" && args.bastionName !== undefined
+                ? openBastionTunnel(settings.remote, { resourceGroupName, bastionName: args.bastionName, vmId: this.vm.id })
+                : undefined,
         };
         const initArgs = pulumi.all([args.subscriptionId, this.clusterResourceGroup.name, this.locker.name, this.lockerIdentity.id])
             .apply(([sub, rg, locker, identity]) =>

@@ -8,6 +8,8 @@ export interface Duration {
     seconds: number;
     /** Where the figure comes from; "estimate" when it is this project's judgement, not a published figure. */
     source: string;
+    /** Named parts of `seconds` worth showing on their own (the readiness check's optional test job). */
+    parts?: { label: string; seconds: number }[];
 }
 
 const EST = "estimate";
@@ -46,11 +48,36 @@ export const TYPICAL_DURATIONS: Record<string, Duration> = {
     "command:local:Command": { seconds: 10, source: EST },
 };
 
+/** The readiness check without the test job: the login node's slurm-sync.timer runs every minute, the checks take seconds. */
+export const READINESS_CHECK_SECONDS = 90;
+/** The optional test job (readinessTestJob): CycleCloud boots one node of the job's partition, the job runs, the node stays. */
+export const READINESS_TEST_JOB_SECONDS = 600;
+
+/** components/readiness: the check, plus the test job when its command line asks for one (`--test-job`). */
+function readinessDuration(r: PlanResource): Duration {
+    const create = String(r.inputs.create ?? "");
+    const check = { label: "check (mount, munge key/config sync, sinfo partitions)", seconds: READINESS_CHECK_SECONDS };
+    const source = `${EST} (check-ready.sh waits up to a minute for the login node's sync timer; 3-6 s measured on the namespaced test cluster, median of 5 runs)`;
+    if (!/'--test-job'/.test(create)) {
+        return { seconds: READINESS_CHECK_SECONDS, parts: [check], source: `${source}; optional test job off (readinessTestJob=true adds ~${READINESS_TEST_JOB_SECONDS} s)` };
+    }
+    return {
+        seconds: READINESS_CHECK_SECONDS + READINESS_TEST_JOB_SECONDS,
+        parts: [check, { label: "optional test job (readinessTestJob): one compute node boots and runs it", seconds: READINESS_TEST_JOB_SECONDS }],
+        source: `${source}; test job: ${EST} (CycleCloud node boot, jetpack and cluster-init ~10 min)`,
+    };
+}
+
 /**
  * Remote Commands whose run time is dominated by what they wait for, matched by resource name.
  * The first rule that matches wins.
  */
-export const NAME_RULES: { type: string; pattern: RegExp; duration: Duration }[] = [
+export const NAME_RULES: { type: string; pattern: RegExp; duration: Duration | ((r: PlanResource) => Duration) }[] = [
+    {
+        type: "command:remote:Command",
+        pattern: /^readiness-check$/,
+        duration: readinessDuration,
+    },
     {
         // components/cyclecloud/cluster.sh: start_cluster, then wait (up to 40 min) for the scheduler to be Ready.
         type: "command:remote:Command",
@@ -70,7 +97,8 @@ export const UNKNOWN_TYPE: Duration = { seconds: 30, source: `${EST} (no entry f
 export function durationOf(r: PlanResource): Duration {
     if (!r.custom) return { seconds: 0, source: "component (no Azure resource)" };
     const rule = NAME_RULES.find(x => x.type === r.type && x.pattern.test(r.name));
-    return rule?.duration ?? TYPICAL_DURATIONS[r.type] ?? UNKNOWN_TYPE;
+    if (rule) return typeof rule.duration === "function" ? rule.duration(r) : rule.duration;
+    return TYPICAL_DURATIONS[r.type] ?? UNKNOWN_TYPE;
 }
 
 export interface PathStep {
@@ -79,6 +107,7 @@ export interface PathStep {
     type: string;
     seconds: number;
     source: string;
+    parts?: Duration["parts"];
     /** Seconds after `pulumi up` starts at which this resource is expected to be done. */
     finishAt: number;
 }
@@ -120,7 +149,7 @@ export function estimate(model: PlanModel): Estimate {
         for (let u: string | undefined = urn; u; u = via.get(u)) {
             const r = model.byUrn.get(u)!;
             const d = durationOf(r);
-            steps.unshift({ urn: u, name: r.name, type: r.type, seconds: d.seconds, source: d.source, finishAt: finishAt.get(u)! });
+            steps.unshift({ urn: u, name: r.name, type: r.type, seconds: d.seconds, source: d.source, ...(d.parts ? { parts: d.parts } : {}), finishAt: finishAt.get(u)! });
         }
         return steps;
     };

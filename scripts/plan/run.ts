@@ -376,8 +376,11 @@ function printSummary(out: (l: string) => void, s: SummaryInput): void {
 
     out("");
     out(`Deployment time (estimate): ${formatSeconds(est.totalSeconds)} — critical path:`);
-    table([["done at", "takes", "resource", "type"], ...est.criticalPath.map(p =>
-        [formatSeconds(p.finishAt), `+${formatSeconds(p.seconds)}`, p.name, displayType(p.type)])]).forEach(out);
+    table([["done at", "takes", "resource", "type"], ...est.criticalPath.flatMap(p => [
+        [formatSeconds(p.finishAt), `+${formatSeconds(p.seconds)}`, p.name, displayType(p.type)],
+        ...(p.parts && p.parts.length > 1 ? p.parts.map(x => ["", `(${formatSeconds(x.seconds)})`, `  ${x.label}`, ""]) : []),
+    ])]).forEach(out);
+    for (const p of est.criticalPath.filter(x => x.parts)) out(`  ${p.name}: ${p.source}`);
     out("  Ready after (slowest resource of each top-level component):");
     table(est.components.map(c => [formatSeconds(c.finishAt), c.name, c.path.filter(p => p.seconds >= 60).map(p => p.name).join(" → ") || "-"]), "    ")
         .forEach(out);

@@ -35,10 +35,13 @@ export function declaredSecretKeys(): SecretKeySpec[] {
     return [];
 }
 
-/** A config key whose public half must match a generated private key (so the config checks pass). */
-export const PUBLIC_KEY_FOR: Record<string, string> = {
-    adminSshPrivateKey: "cyclecloudAdminSshPublicKey",
-    sshProxyPrivateKey: "",
+/**
+ * Config keys whose value must be a generated private key's public half (so the config checks pass):
+ * the deployer key signs in to the CycleCloud VM and, for the readiness check, to the login node's admin.
+ */
+export const PUBLIC_KEY_FOR: Record<string, string[]> = {
+    adminSshPrivateKey: ["cyclecloudAdminSshPublicKey", "loginAdminSshPublicKey"],
+    sshProxyPrivateKey: [],
 };
 
 export interface SimulatedSecrets {
@@ -72,10 +75,10 @@ export function simulatedSecrets(stack: string, config: Record<string, unknown>,
         if (/privatekey$/i.test(key)) {
             const pair = ed25519KeyPair(seed, `plan-${key}`);
             out.config[configKey] = pair.privateKey;
-            const pub = PUBLIC_KEY_FOR[key];
-            if (pub) {
-                out.config[pub] = pair.publicKey;
-                out.notes.push(`${key}: a generated ed25519 key (${pub} set to its public half for this plan)`);
+            const pub = PUBLIC_KEY_FOR[key] ?? [];
+            if (pub.length > 0) {
+                for (const k of pub) out.config[k] = pair.publicKey;
+                out.notes.push(`${key}: a generated ed25519 key (${pub.join(" and ")} set to its public half for this plan)`);
             } else {
                 out.notes.push(`${key}: a generated ed25519 key`);
             }

@@ -29,6 +29,8 @@ export function devStackWithSecrets(overrides: Record<string, unknown> = {}): { 
         config: {
             ...config,
             [`${NS}cyclecloudAdminSshPublicKey`]: keys.publicKey,
+            // One deployer key for both admins: the readiness check signs in to the login node's admin too.
+            [`${NS}loginAdminSshPublicKey`]: keys.publicKey,
             [`${NS}adminSshPrivateKey`]: keys.privateKey,
             [`${NS}cyclecloudAdminPassword`]: DUMMY_PASSWORD,
             ...overrides,

@@ -173,11 +173,14 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
         it("tunnel mode (dev): every remote Command depends on the BastionHost, the scheduler's also on the server VM", () => {
             const bastion = byName(dev, "azure-native:network:BastionHost", "network-bastion").urn;
             const commands = remoteCommands(dev);
-            assert.deepStrictEqual(commands.map(c => c.name).sort(), ["cyclecloud-init", "slurm-accounts-scheduler", "slurm-accounts-upload",
-                "slurm-cluster", "slurm-scale", "slurm-seed", "slurm-users"]);
+            assert.deepStrictEqual(commands.map(c => c.name).sort(), ["cyclecloud-init", "readiness-check", "slurm-accounts-scheduler",
+                "slurm-accounts-upload", "slurm-cluster", "slurm-scale", "slurm-seed", "slurm-users"]);
             for (const c of commands) assert.ok(c.dependencies.includes(bastion), `${c.name} does not depend on the BastionHost`);
             const vm = byName(dev, T.vm, "cyclecloud-vm").urn;
-            for (const name of ["slurm-scale", "slurm-seed", "slurm-accounts-scheduler"]) assert.ok(cmd(dev, name).dependencies.includes(vm), `${name} does not depend on its jump host`);
+            // The scheduler's Commands and the readiness check (on the login node) jump through the server.
+            for (const name of ["slurm-scale", "slurm-seed", "slurm-accounts-scheduler", "readiness-check"]) {
+                assert.ok(cmd(dev, name).dependencies.includes(vm), `${name} does not depend on its jump host`);
+            }
         });
 
         it("destroy: Bastion goes only after every remote Command's delete (the cluster's included), the cluster before what it runs on", () => {

@@ -10,10 +10,10 @@
 // real on the login host, from a directory like cloud-init's) adds the product's PAM line.
 import * as fs from "fs";
 import * as path from "path";
+import { installLoginHook, writeOnHost } from "./accounts";
 import { MiniCluster } from "./cluster";
 import { Daemon, run, RunResult, runOk, sleep } from "./proc";
 
-const REPO = path.resolve(__dirname, "../..");
 const LOGIN_IP = "10.77.0.13";
 const ETC = "/etc/entra-standin";
 
@@ -33,8 +33,7 @@ export class EntraLoginHost {
 
     /** Writes a file on the login host (its private /etc lives only in its mount namespace). */
     write(file: string, content: string, mode: number): void {
-        runOk(this.c.net.hostArgv("login", ["bash", "-c", 'umask 077 && cat > "$1.tmp" && chmod "$2" "$1.tmp" && mv -f "$1.tmp" "$1"', "w", file,
-            mode.toString(8)]), { input: content });
+        writeOnHost(this.c, "login", file, content, mode);
     }
 
     onLogin(argv: string[], input?: string): RunResult {
@@ -100,12 +99,7 @@ export class EntraLoginHost {
 
     /** Runs components/accounts/install-login.sh, unmodified, as root on the login host (as cloud-init does). */
     installLogin(): RunResult {
-        const src = path.join(this.dir, "install-src");
-        fs.mkdirSync(src, { recursive: true, mode: 0o755 });
-        for (const f of ["install-login.sh", "publish-account.sh", "pam-sshd-session"]) {
-            fs.copyFileSync(path.join(REPO, "components/accounts", f), path.join(src, f));
-        }
-        return this.onLogin(["bash", path.join(src, "install-login.sh")]);
+        return installLoginHook(this.c, path.join(this.dir, "install-src"));
     }
 
     startSshd(): void {
