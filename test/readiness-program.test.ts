@@ -10,18 +10,9 @@ import { buildModel } from "../scripts/plan/model";
 import { estimate, READINESS_CHECK_SECONDS, READINESS_TEST_JOB_SECONDS } from "../scripts/plan/estimate";
 import { simulate, SimResource, SimResult } from "../scripts/simulate";
 import { byName, devStackWithSecrets, NS, throwawayKeyPair } from "./cyclecloud/devStack";
+import { plain } from "./support/secrets";
 
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-function plain(value: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
-    if (Array.isArray(value)) return value.map(plain);
-    if (value && typeof value === "object") {
-        const o = value as Record<string, unknown>;
-        if (SECRET_SIG in o) return plain(o.value);
-        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, plain(v)]));
-    }
-    return value;
-}
 
 const COMMAND = "command:remote:Command";
 
@@ -108,7 +99,7 @@ describe("readiness Command under mocks (dev stack)", function () {
     it("changes that cannot affect readiness (another user, tags) leave it alone", async () => {
         const users = base.config[`${NS}users`] as Props[];
         const more = await runWith({
-            [`${NS}users`]: [...users, { ...users[1], name: "carol", uid: 20003, entra: "carol@contoso.com" }],
+            [`${NS}users`]: [...users, { ...users[1], name: "carol", uid: 10003, entra: "carol@contoso.com" }],
             [`${NS}tags`]: { environment: "dev", "cost-center": "other" },
         });
         assert.notDeepStrictEqual(plain(byName(more, COMMAND, "slurm-users").inputs).stdin, plain(byName(dev, COMMAND, "slurm-users").inputs).stdin,
