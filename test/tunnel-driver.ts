@@ -8,17 +8,8 @@ import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
 import { simulate, SimResource } from "../scripts/simulate";
+import { plain } from "./support/secrets";
 
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-function plain(value: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
-    if (Array.isArray(value)) return value.map(plain);
-    if (value && typeof value === "object") {
-        const o = value as Record<string, unknown>;
-        if (SECRET_SIG in o) return plain(o.value);
-        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, plain(v)]));
-    }
-    return value;
-}
 
 async function main(): Promise<void> {
     const { config, secretKeys } = JSON.parse(fs.readFileSync(process.env.DRIVER_CONFIG!, "utf8"));

@@ -9,6 +9,7 @@ import { linuxComputerName } from "../../components/login/loginNode";
 import { NFS_MOUNT_OPTIONS } from "../../components/nfs";
 import { REDACTED, simulate, SimResource, SimResult, SIM_SUBSCRIPTION_ID } from "../../scripts/simulate";
 import { byName, devStackWithSecrets, DUMMY_PASSWORD, NS, simulateDev, throwawayKeyPair } from "./devStack";
+import { plain } from "../support/secrets";
 
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -34,20 +35,9 @@ const SLURM_4X_PARAMETERS = new Set([
     "SchedulerClusterInitSpecs", "LoginClusterInitSpecs", "HTCClusterInitSpecs", "HPCClusterInitSpecs", "GPUClusterInitSpecs", "DynamicClusterInitSpecs",
 ]);
 
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 /** A jump host's host key as sshProxyHostKey takes it. */
 const JUMP_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJumpHostKeyJumpHostKeyJumpHostKeyJumpHost";
 
-/** Inputs with secrets unwrapped (simulate keeps them as { <sig>: ..., value } envelopes once secrets are supported). */
-function plain(value: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
-    if (Array.isArray(value)) return value.map(plain);
-    if (value && typeof value === "object") {
-        const o = value as Record<string, unknown>;
-        if (SECRET_SIG in o) return plain(o.value);
-        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, plain(v)]));
-    }
-    return value;
-}
 
 /** A Command with its inputs unwrapped. */
 function cmd(r: SimResult, name: string): SimResource {

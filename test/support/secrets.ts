@@ -16,3 +16,17 @@ export function assertNoKeyMaterial(output: Buffer | string, key: Buffer, what: 
         assert.ok(!text.includes(b64.slice(i, i + 24)), `${what}: output contains the key in base64 (char ${i})`);
     }
 }
+
+/** Pulumi's secret envelope key (the engine's "secret" signature); simulate keeps secrets as { <sig>, value }. */
+export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Recorded inputs with every secret envelope replaced by its value, for assertions on what Azure is asked for. */
+export function plain(value: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (Array.isArray(value)) return value.map(plain);
+    if (value && typeof value === "object") {
+        const o = value as Record<string, unknown>;
+        if (SECRET_SIG in o) return plain(o.value);
+        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, plain(v)]));
+    }
+    return value;
+}
