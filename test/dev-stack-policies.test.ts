@@ -9,21 +9,10 @@ import { evaluatePolicies, EvaluatedResource, PolicyPackConfigFile, PolicyViolat
 import { simulate, SimResource } from "../scripts/simulate";
 import { devStackWithSecrets } from "./cyclecloud/devStack";
 import { AnalyzerInfo, PolicyPackProcess } from "./policy/analyzer";
+import { plain, SECRET_SIG } from "./support/secrets";
 
 const root = path.join(__dirname, "..");
 const readConfig = (file: string) => JSON.parse(fs.readFileSync(path.join(root, "policy", file), "utf8")) as PolicyPackConfigFile;
-const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
-
-/** Secrets as the policy runtime hands them to policies: their plain values (deserialize.js unwraps them). */
-function unwrapSecrets(value: unknown): unknown {
-    if (Array.isArray(value)) return value.map(unwrapSecrets);
-    if (value && typeof value === "object") {
-        const o = value as Record<string, unknown>;
-        if (SECRET_SIG_KEY in o) return unwrapSecrets(o.value);
-        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, unwrapSecrets(v)]));
-    }
-    return value;
-}
 
 /** A registered resource as the engine shows it to the pack: inputs (secrets still wrapped) plus the ID. */
 function asEngine(r: SimResource): EvaluatedResource {
@@ -33,7 +22,8 @@ function asEngine(r: SimResource): EvaluatedResource {
         props: { ...r.inputs, ...(r.id ? { id: r.id } : {}) },
     };
 }
-const inProcess = (r: EvaluatedResource): EvaluatedResource => ({ ...r, props: unwrapSecrets(r.props) as Record<string, unknown> });
+/** Secrets as the policy runtime hands them to policies: their plain values (deserialize.js unwraps them). */
+const inProcess = (r: EvaluatedResource): EvaluatedResource => ({ ...r, props: plain(r.props) as Record<string, unknown> });
 const summary = (vs: PolicyViolation[]) => vs.map(v => `${v.policy}|${v.enforcementLevel}|${v.urn ?? ""}`).sort();
 
 describe("dev stack against the policy pack", function () {
@@ -51,7 +41,7 @@ describe("dev stack against the policy pack", function () {
         engine = result.resources.map(asEngine);
         resources = engine.map(inProcess);
         assert.ok(resources.some(r => r.type === "azure-native:network:BastionHost"), "no Bastion in the dev stack");
-        assert.ok(JSON.stringify(engine).includes(SECRET_SIG_KEY), "the dev stack has no secret input: the secret encoding goes untested");
+        assert.ok(JSON.stringify(engine).includes(SECRET_SIG), "the dev stack has no secret input: the secret encoding goes untested");
         pack = await PolicyPackProcess.start();
         await pack.handshake();
         info = await pack.getAnalyzerInfo();
