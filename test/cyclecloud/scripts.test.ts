@@ -169,9 +169,7 @@ describe("contract tests of our CycleCloud scripts (stand-in cyclecloud/cycle_se
             const r = await sb.run("init-server.sh", INIT_ARGS, INIT_ENV, { CC_WAIT_TIMEOUT: "1", CC_WAIT_INTERVAL: "0.1" });
             assert.notStrictEqual(r.status, 0);
             assert.match(r.stderr, /timed out after 1s waiting for locker azure-storage to be created/);
-            // Bounded by CC_WAIT_TIMEOUT / CC_WAIT_INTERVAL (at most ~10 polls), not by the default 30-minute wait.
-            const polls = r.calls.filter(c => c.startsWith("cycle_server execute")).length;
-            assert.ok(polls >= 1 && polls <= 12, `${polls} locker polls`);
+            assert.ok(r.seconds < 8, `took ${r.seconds}s`);
         });
 
         it("gives up when CycleCloud never imports the admin record, and goes no further", async () => {
@@ -284,9 +282,7 @@ describe("contract tests of our CycleCloud scripts (stand-in cyclecloud/cycle_se
             const r = await apply(sb, PARAMS, { CC_WAIT_TIMEOUT: "1", CC_WAIT_INTERVAL: "0.1" });
             assert.notStrictEqual(r.status, 0);
             assert.match(r.stderr, /timed out after 1s waiting for the scheduler of slurm-dev to be Ready/);
-            // Bounded by CC_WAIT_TIMEOUT / CC_WAIT_INTERVAL (at most ~10 polls), not by the default wait.
-            const polls = r.calls.filter(c => c.startsWith("cyclecloud show_nodes")).length;
-            assert.ok(polls >= 1 && polls <= 12, `${polls} scheduler polls`);
+            assert.ok(r.seconds < 8, `took ${r.seconds}s`);
         });
 
         it("asks CycleCloud to retry a failed scheduler (role assignments propagating), then fails after a bound", async () => {
@@ -295,9 +291,8 @@ describe("contract tests of our CycleCloud scripts (stand-in cyclecloud/cycle_se
             const r = await apply(sb, PARAMS, { CC_WAIT_TIMEOUT: "20" });
             assert.notStrictEqual(r.status, 0);
             assert.strictEqual(r.calls.filter(c => c === "cyclecloud retry slurm-dev").length, 3);
-            // Gave up on the retry bound (the message), long before CC_WAIT_TIMEOUT's 20 s.
             assert.match(r.stderr, /the scheduler node failed to start \(retried 3 times\)/);
-            assert.doesNotMatch(r.stderr, /timed out after/);
+            assert.ok(r.seconds < 8, `took ${r.seconds}s`);
             const recovers = new Sandbox();
             recovers.set("sched_failed", "1");
             const ok = await apply(recovers);
