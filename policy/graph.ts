@@ -5,6 +5,7 @@ import { PolicyResource, ReportViolation, StackValidation, StackValidationArgs, 
 import { Resource } from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
 import * as network from "@pulumi/azure-native/network";
+import * as arm from "@pulumi/azure-native/resources";
 import {
     DEFAULT_LOGIN_CONFIG, LoginConfig, LoginTagConfig, dependenciesOf, hasLoginTag, idOf, isLoginSubnet, known, lower, normaliseId,
 } from "./common";
@@ -49,6 +50,13 @@ export interface LoginVm {
      * `up` instead of passing silently.
      */
     undecided: (() => unknown)[];
+    /** A scale set in flexible orchestration: its instances are ordinary VMs in its resource group. */
+    flexible?: boolean;
+    /**
+     * Set when the ID of the OS disk the VM creates is not known yet (preview of a new VM): the disk will be in the
+     * VM's resource group, named `name` if the VM says so (else Azure picks the name).
+     */
+    osDiskPending?: { name?: string };
 }
 
 const AAD_PUBLISHER = "microsoft.azure.activedirectory";
@@ -175,13 +183,8 @@ export function findLoginVms(resources: PolicyResource[], cfgIn: LoginTagConfig 
     const disks = resources.filter(r => r.isType(compute.Disk));
     const subnets = resources.filter(r => r.isType(network.Subnet));
     const extensions = resources.filter(r => r.isType(compute.VirtualMachineExtension) || r.isType(compute.VirtualMachineScaleSetExtension));
-    const result: LoginVm[] = [];
-    for (const vm of resources) {
-        const kind = vm.isType(compute.VirtualMachine) ? "VM" : vm.isType(compute.VirtualMachineScaleSet) ? "scale set"
-            : vm.isType(compute.VirtualMachineScaleSetVM) ? "scale set VM" : undefined;
-        if (!kind) {
-            continue;
-        }
+    const tagScopes = resources.filter(r => r.isType(arm.TagAtScope));
+    const nicsOf = (vm: PolicyResource): { nics: PolicyResource[]; undecided: (() => unknown)[] } => {
         const undecided: (() => unknown)[] = [];
         // NICs: by literal ID (or resource group + name while IDs are unknown) and by property dependency.
         const used = new Set<PolicyResource>(dependenciesOf(vm, "networkProfile").filter(d => nics.includes(d)));
@@ -190,13 +193,21 @@ export function findLoginVms(resources: PolicyResource[], cfgIn: LoginTagConfig 
             found.forEach(n => used.add(n));
             if (u) undecided.push(u);
         }
-        const vmNics = [...used];
-        let why: string | undefined;
+        return { nics: [...used], undecided };
+    };
+    const recognise = (vm: PolicyResource, vmNics: PolicyResource[]): string | undefined => {
         if (known(() => hasLoginTag(vm.props.tags, cfg), false)) {
-            why = `tag ${cfg.loginTagName}=${cfg.loginTagValue}`;
-        } else if (cfg.recogniseByEntraExtension && extensionsOf(vm, extensions)) {
-            why = "it has the AADSSHLoginForLinux extension";
-        } else if (cfg.loginSubnets.length > 0) {
+            return `tag ${cfg.loginTagName}=${cfg.loginTagValue}`;
+        }
+        const tagAtScope = tagScopes.find(t => known(() => hasLoginTag(get(t.props, "properties", "tags") as Record<string, string>, cfg), false) &&
+            tagsScopeIs(t, vm));
+        if (tagAtScope) {
+            return `tag ${cfg.loginTagName}=${cfg.loginTagValue} set by TagAtScope ${label(tagAtScope)}`;
+        }
+        if (cfg.recogniseByEntraExtension && extensionsOf(vm, extensions)) {
+            return "it has the AADSSHLoginForLinux extension";
+        }
+        if (cfg.loginSubnets.length > 0) {
             const viaId = subnetIdsOf(vm, vmNics).find(id => isLoginSubnet(id, cfg));
             const depSubnets = [vm, ...vmNics].flatMap(r => [...dependenciesOf(r, "networkProfile"), ...dependenciesOf(r, "virtualMachineProfile"),
                 ...dependenciesOf(r, "ipConfigurations")]).filter(d => subnets.includes(d));
@@ -209,7 +220,29 @@ export function findLoginVms(resources: PolicyResource[], cfgIn: LoginTagConfig 
                     { ...cfg, loginSubnets: cfg.loginSubnets.filter(l => vnet || !l.includes("/")) });
             });
             if (viaId || viaDep) {
-                why = `it is in login subnet ${viaId ?? label(viaDep as PolicyResource)}`;
+                return `it is in login subnet ${viaId ?? label(viaDep as PolicyResource)}`;
+            }
+        }
+        return undefined;
+    };
+    const scaleSets = resources.filter(r => r.isType(compute.VirtualMachineScaleSet));
+    const result: LoginVm[] = [];
+    for (const vm of resources) {
+        const kind = vm.isType(compute.VirtualMachine) ? "VM" : vm.isType(compute.VirtualMachineScaleSet) ? "scale set"
+            : vm.isType(compute.VirtualMachineScaleSetVM) ? "scale set VM" : undefined;
+        if (!kind) {
+            continue;
+        }
+        const { nics: vmNics, undecided } = nicsOf(vm);
+        let why = recognise(vm, vmNics);
+        if (!why && kind === "VM") {
+            // A VM in a login scale set (flexible orchestration: `virtualMachineScaleSet.id`) is a login node.
+            const ref = str(get(vm.props, "virtualMachineScaleSet", "id"));
+            const sets = new Set<PolicyResource>(dependenciesOf(vm, "virtualMachineScaleSet").filter(d => scaleSets.includes(d)));
+            if (ref) resolveRef(ref, scaleSets, "vmScaleSetName").found.forEach(x => sets.add(x));
+            const loginSet = [...sets].find(x => recognise(x, []));
+            if (loginSet) {
+                why = `it is an instance of login scale set ${label(loginSet)} (${recognise(loginSet, [])})`;
             }
         }
         if (!why) {
@@ -229,16 +262,35 @@ export function findLoginVms(resources: PolicyResource[], cfgIn: LoginTagConfig 
             resolveRef(ref, disks, "diskName").found.forEach(d => usedDisks.add(d));
         }
         usedDisks.forEach(d => { const id = idOf(d); if (id && !diskRefs.includes(id)) diskRefs.push(id); });
+        const osDiskKnown = typeof get(storage, "osDisk", "managedDisk", "id") === "string" || (!!vmId && !!osDiskName) || usedDisks.size > 0;
         const rgFromId = /^\/subscriptions\/[^/]+\/resourcegroups\/([^/]+)/.exec(vmId ?? "");
         result.push({
             vm, kind, id: vmId, why, nics: vmNics, diskIds: diskRefs, disks: [...usedDisks], undecided,
             resourceGroup: rgFromId ? rgFromId[1] : str(get(vm.props, "resourceGroupName"))?.toLowerCase(),
+            flexible: kind === "scale set" && lower(get(vm.props, "orchestrationMode")) === "flexible",
+            osDiskPending: kind !== "scale set" && !osDiskKnown ? { name: osDiskName?.toLowerCase() } : undefined,
         });
     }
     return result;
 }
 
 export { get, list, str };
+
+/** Whether a TagAtScope resource tags `target`: its scope is the target's ID (by ID, by name while IDs are unknown, or computed from it). */
+export function tagsScopeIs(tagAtScope: PolicyResource, target: PolicyResource): boolean {
+    const scope = known(() => tagAtScope.props.scope as unknown);
+    if (typeof scope !== "string") {
+        return dependenciesOf(tagAtScope, "scope").includes(target);
+    }
+    const id = idOf(target);
+    if (id) {
+        return normaliseId(scope) === id;
+    }
+    const p = parseId(scope);
+    const [nameArg, type] = target.isType(compute.VirtualMachineScaleSet) ? ["vmScaleSetName", "virtualmachinescalesets"]
+        : target.isType(network.NetworkInterface) ? ["networkInterfaceName", "networkinterfaces"] : ["vmName", "virtualmachines"];
+    return !!p && p.rest === "" && p.type === type && p.name === azureNameOf(target, nameArg) && p.rg === resourceGroupOf(target);
+}
 
 /** True when `id` is `parentId` itself or a resource below it (e.g. a NIC's IP configuration). */
 export function isAtOrBelow(id: string | undefined, parentId: string | undefined): boolean {

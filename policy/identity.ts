@@ -74,9 +74,21 @@ export interface LoginVmRolesConfig extends LoginConfig {
 const LOGIN_VM_ROLES_DEFAULTS: LoginVmRolesConfig = { ...DEFAULT_LOGIN_CONFIG, additionalAllowedRoleIds: [ROLE.reader] };
 
 interface Target {
-    what: "vm" | "nic" | "disk";
+    /** vm: the VM or scale set itself; instances: a flexible scale set's instance VMs; none: not the login node. */
+    what: "vm" | "instances" | "nic" | "disk" | "none";
     text: string;
 }
+
+/** What of a login node an assignment's scope covers: sure targets, and (if undecidable) the alternatives it is one of. */
+interface Targets {
+    sure: Target[];
+    /** The scope is exactly one of these, which cannot be told apart until `up`. */
+    alternatives: Target[];
+    /** A read of the value that decides it, for the runtime's "can't run during preview" advisory. */
+    decide?: () => unknown;
+}
+
+const ABOVE_RESOURCES = /^(\/subscriptions\/[^/]+(\/resourcegroups\/[^/]+)?|\/providers\/microsoft\.management\/managementgroups\/[^/]+|\/?)$/;
 
 /** Whether scope `s` (normalised) contains the resource with `id` (or, while unknown, in resource group `rg` named `name`). */
 function scopeContains(s: string, id: string | undefined, rg: string | undefined, type: string, name: string | undefined): boolean {
@@ -100,16 +112,29 @@ function scopeContains(s: string, id: string | undefined, rg: string | undefined
     return !!p && p.rest === "" && p.type === type && p.name === name;
 }
 
-/** What of a login node an assignment's scope covers: the VM itself, a NIC it uses, a disk it uses. */
-function targetsOf(assignment: PolicyResource, node: LoginVm, undecided: (() => unknown)[]): Target[] {
+/** What of a login node an assignment's scope covers: the VM itself, a flexible scale set's instances, a NIC or disk it uses. */
+function targetsOf(assignment: PolicyResource, node: LoginVm): Targets {
     const vmType = node.kind === "scale set" ? "virtualmachinescalesets" : "virtualmachines";
     const vmName = (str(get(node.vm.props, "name")) ?? str(get(node.vm.props, node.kind === "scale set" ? "vmScaleSetName" : "vmName")))?.toLowerCase();
+    const vmText = `login ${node.kind} ${label(node.vm)} (${node.why})`;
+    const instancesText = `the instance VMs of flexible login scale set ${label(node.vm)} (${node.why})`;
+    const pendingDisk = `the OS disk login ${node.kind} ${label(node.vm)} creates (its ID is known on \`up\`)`;
     const out: Target[] = [];
+    const alternatives: Target[] = [];
     const scope = known(() => assignment.props.scope as unknown, UNKNOWN);
     if (typeof scope === "string") {
         const s = normaliseId(scope);
-        if (scopeContains(s, node.id, node.resourceGroup, vmType, vmName)) {
-            out.push({ what: "vm", text: `${scopeText(s, node.id)}login ${node.kind} ${label(node.vm)} (${node.why})` });
+        const containsVm = scopeContains(s, node.id, node.resourceGroup, vmType, vmName);
+        if (containsVm) {
+            out.push({ what: "vm", text: `${scopeText(s, node.id)}${vmText}` });
+        }
+        if (node.flexible) {
+            // Instances are Microsoft.Compute/virtualMachines/<scale set>_<suffix> in the scale set's resource group.
+            const p = parseId(s);
+            const instance = !!p && p.rest === "" && p.type === "virtualmachines" && p.rg === node.resourceGroup && !!vmName && p.name.startsWith(`${vmName}_`);
+            if ((containsVm && ABOVE_RESOURCES.test(s)) || instance) {
+                out.push({ what: "instances", text: `${instance ? `${s}, one of ` : scopeText(s, undefined)}${instancesText}` });
+            }
         }
         for (const nic of node.nics) {
             const name = (str(get(nic.props, "name")) ?? str(get(nic.props, "networkInterfaceName")))?.toLowerCase();
@@ -128,13 +153,34 @@ function targetsOf(assignment: PolicyResource, node: LoginVm, undecided: (() => 
                 out.push({ what: "disk", text: `${scopeText(s, undefined)}disk ${label(d)} of login ${node.kind} ${label(node.vm)}` });
             }
         }
-        return out;
+        if (node.osDiskPending && !out.some(t => t.what === "disk")) {
+            // The OS disk the VM creates lands in its resource group; until `up` only its name (if given) is known.
+            const p = parseId(s);
+            if (containsVm && ABOVE_RESOURCES.test(s)) {
+                out.push({ what: "disk", text: `${scopeText(s, undefined)}${pendingDisk}` });
+            } else if (p && p.rest === "" && p.type === "disks" && p.rg === node.resourceGroup) {
+                if (node.osDiskPending.name !== undefined) {
+                    if (p.name === node.osDiskPending.name) out.push({ what: "disk", text: `disk ${p.name}, ${pendingDisk}` });
+                } else {
+                    alternatives.push({ what: "disk", text: `disk ${p.name}, which may be ${pendingDisk}` }, { what: "none", text: "" });
+                }
+            }
+        }
+        return { sure: out, alternatives, decide: () => get(node.vm.props, "storageProfile", "osDisk", "managedDisk", "id") ?? node.vm.props.id };
     }
     // Unknown during preview: the scope is what it was computed from.
     const deps = dependenciesOf(assignment, "scope");
+    const decide = () => assignment.props.scope;
     for (const dep of deps) {
         if (dep === node.vm) {
-            out.push({ what: "vm", text: `login ${node.kind} ${label(node.vm)} (${node.why})` });
+            if (node.kind === "VM") {
+                // The VM's ID, or an ID it outputs: its OS disk or a NIC. Which one is known on `up`.
+                alternatives.push({ what: "vm", text: `${vmText} (the scope is computed from it)` },
+                    { what: "disk", text: `the OS disk of login VM ${label(node.vm)} (the scope is computed from the VM)` },
+                    { what: "nic", text: `a NIC of login VM ${label(node.vm)} (the scope is computed from the VM)` });
+            } else {
+                out.push({ what: "vm", text: vmText });
+            }
         } else if (node.nics.includes(dep)) {
             out.push({ what: "nic", text: `NIC ${label(dep)} of login ${node.kind} ${label(node.vm)}` });
         } else if (node.disks.includes(dep)) {
@@ -143,23 +189,22 @@ function targetsOf(assignment: PolicyResource, node: LoginVm, undecided: (() => 
             const rgName = (str(get(dep.props, "resourceGroupName")) ?? str(get(dep.props, "name")))?.toLowerCase();
             // The VM's own resourceGroupName may come from a ResourceGroup resource too: same resource, same group.
             const vmGroups = dependenciesOf(node.vm, "resourceGroupName").filter(d => d.isType(resources.ResourceGroup));
-            if (vmGroups.length > 0) {
-                if (vmGroups.includes(dep)) {
-                    out.push({ what: "vm", text: `resource group ${label(dep)}, which contains login ${node.kind} ${label(node.vm)} (${node.why})` });
-                }
-            } else if (rgName && node.resourceGroup) {
-                if (rgName === node.resourceGroup) {
-                    out.push({ what: "vm", text: `resource group ${label(dep)}, which contains login ${node.kind} ${label(node.vm)} (${node.why})` });
-                }
-            } else {
-                undecided.push(() => assignment.props.scope);
+            const contains = vmGroups.length > 0 ? vmGroups.includes(dep) : rgName && node.resourceGroup ? rgName === node.resourceGroup : undefined;
+            if (contains === undefined) {
+                return { sure: [], alternatives: [{ what: "vm", text: vmText }, { what: "none", text: "" }], decide };
+            }
+            if (contains) {
+                const text = `resource group ${label(dep)}, which contains `;
+                out.push({ what: "vm", text: `${text}${vmText}` });
+                if (node.flexible) out.push({ what: "instances", text: `${text}${instancesText}` });
+                if (node.osDiskPending) out.push({ what: "disk", text: `${text}${pendingDisk}` });
             }
         }
     }
     if (deps.length === 0) {
-        undecided.push(() => assignment.props.scope);
+        return { sure: [], alternatives: [{ what: "vm", text: vmText }, { what: "none", text: "" }], decide };
     }
-    return out;
+    return { sure: out, alternatives, decide };
 }
 
 function scopeText(scope: string, targetId: string | undefined): string {
@@ -172,7 +217,8 @@ function scopeText(scope: string, targetId: string | undefined): string {
 }
 
 /** The permissions of the role an assignment grants: built-in, defined in the stack, or undefined if unknown. */
-function permissionsOf(assignment: PolicyResource, roleDefs: PolicyResource[]): { name: string; permissions?: Permission[]; unknown?: boolean; undecided?: boolean } {
+function permissionsOf(assignment: PolicyResource, roleDefs: PolicyResource[]):
+    { name: string; permissions?: Permission[]; assignableRoleIds?: string[]; unknown?: boolean; undecided?: boolean } {
     const roleId = known(() => assignment.props.roleDefinitionId as unknown, UNKNOWN);
     const viaDeps = dependenciesOf(assignment, "roleDefinitionId").filter(d => roleDefs.includes(d));
     const guid = typeof roleId === "string" ? roleGuid(roleId) : "";
@@ -192,7 +238,7 @@ function permissionsOf(assignment: PolicyResource, roleDefs: PolicyResource[]): 
         return { name: "a role whose ID is unknown until `up`", undecided: true };
     }
     const builtIn = builtInRole(guid);
-    return builtIn ? { name: `${builtIn.name} (${guid})`, permissions: builtIn.permissions }
+    return builtIn ? { name: `${builtIn.name} (${guid})`, permissions: builtIn.permissions, assignableRoleIds: builtIn.assignableRoleIds }
         : { name: `role ${guid}`, unknown: true };
 }
 
@@ -236,29 +282,42 @@ export const loginVmRoleAssignmentsRestricted: StackValidationPolicy = {
             const who = typeof principalType === "string" && principalType !== "" ? `a ${principalType}` : "a principal of unstated type";
             const role = permissionsOf(assignment, roleDefs);
             for (const node of nodes) {
-                const targets = targetsOf(assignment, node, undecided);
-                if (targets.length === 0) {
+                const { sure, alternatives, decide } = targetsOf(assignment, node);
+                if (sure.length === 0 && alternatives.length === 0) {
                     continue;
                 }
                 if (role.undecided) {
                     undecided.push(() => assignment.props.roleDefinitionId);
                     break;
                 }
+                const firstText = (sure[0] ?? alternatives[0]).text;
+                if ((role.unknown || !role.permissions) && sure.length === 0) {
+                    undecided.push(decide ?? (() => assignment.props.scope));
+                    continue;
+                }
                 if (role.unknown || !role.permissions) {
                     reportViolation(
-                        `Role assignment ${label(assignment)} gives ${who} ${role.name} on ${targets[0].text}; the pack cannot see what ` +
+                        `Role assignment ${label(assignment)} gives ${who} ${role.name} on ${firstText}; the pack cannot see what ` +
                         "that role grants, so it cannot rule out a path to root without MFA. Fix: use a built-in role or define the " +
                         "custom role in this stack, or list its ID in additionalAllowedRoleIds once you have checked it.", assignment.urn);
                     break;
                 }
-                const routes: { route: Route; target: Target }[] = [];
-                const add = (target: Target | undefined, list_: Route[]) =>
-                    target && routesGranted(role.permissions ?? [], list_).forEach(route => routes.push({ route, target }));
-                const vmTarget = targets.find(t => t.what === "vm");
-                add(vmTarget, node.kind === "scale set" ? VMSS_ROOT_ROUTES : VM_ROOT_ROUTES);
-                if (!person) add(vmTarget, VM_LOGIN_ROUTES);
-                add(targets.find(t => t.what === "disk"), DISK_ROUTES);
-                add(targets.find(t => t.what === "nic"), NIC_ROUTES);
+                const routesOn = (target: Target): { route: Route; target: Target }[] => {
+                    const lists: Route[][] = target.what === "vm" ? [node.kind === "VM" ? VM_ROOT_ROUTES : VMSS_ROOT_ROUTES, person ? [] : VM_LOGIN_ROUTES]
+                        : target.what === "instances" ? [VM_ROOT_ROUTES, person ? [] : VM_LOGIN_ROUTES]
+                            : target.what === "disk" ? [DISK_ROUTES] : target.what === "nic" ? [NIC_ROUTES] : [];
+                    return lists.flatMap(l => routesGranted(role.permissions ?? [], l, role.assignableRoleIds).map(route => ({ route, target })));
+                };
+                let routes = sure.flatMap(routesOn);
+                if (routes.length === 0 && alternatives.length > 0) {
+                    const each = alternatives.map(routesOn);
+                    if (each.every(r => r.length > 0)) {
+                        routes = each[0]; // a route whichever the scope turns out to be
+                    } else if (each.some(r => r.length > 0)) {
+                        undecided.push(decide ?? (() => assignment.props.scope));
+                        continue;
+                    }
+                }
                 if (routes.length === 0) {
                     continue;
                 }

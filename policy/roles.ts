@@ -13,6 +13,11 @@ export interface Permission {
 export interface RoleInfo {
     name: string;
     permissions: Permission[];
+    /**
+     * The role's ABAC condition limits `roleAssignments/write` to these roles (GUIDs): it can hand out only them.
+     * Absent: it can assign any role (or any but a few privileged ones, which still include Contributor).
+     */
+    assignableRoleIds?: string[];
 }
 
 const perm = (actions: string[], notActions: string[] = [], dataActions: string[] = []): Permission =>
@@ -65,11 +70,13 @@ export const BUILT_IN_ROLES: Record<string, RoleInfo> = {
             "Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Resources/deployments/*",
             "Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Support/*"])],
     },
-    // built-in-roles/compute.md: Virtual Machine Data Access Administrator — assigns the VM login roles.
+    // built-in-roles/compute.md: Virtual Machine Data Access Administrator — assigns the VM login roles; its condition
+    // lets roleAssignments/write create only Virtual Machine Administrator Login / User Login assignments.
     "66f75aeb-eabe-4b70-9f1e-c350c4c9ad04": {
         name: "Virtual Machine Data Access Administrator",
         permissions: [perm(["Microsoft.Authorization/roleAssignments/write", "Microsoft.Authorization/roleAssignments/delete",
             "Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Compute/virtualMachines/read"])],
+        assignableRoleIds: ["1c0163c0-47e6-4577-8991-ea5c82e286e4", "fb879df8-f326-4884-b1cf-06f3ad86be52"],
     },
     // built-in-roles/compute.md: Virtual Machine Administrator Login.
     "1c0163c0-47e6-4577-8991-ea5c82e286e4": {
@@ -159,7 +166,14 @@ export interface Route {
     what: string;
     action: string;
     data?: boolean;
+    /**
+     * For `roleAssignments/write` on a NIC or disk: a route only if the holder can assign a role granting one of
+     * these. (On the VM any assignable role counts: even the VM login roles, handed to a service principal, are one.)
+     */
+    escalatesTo?: readonly Route[];
 }
+
+export const ROLE_ASSIGNMENT_WRITE = "Microsoft.Authorization/roleAssignments/write";
 
 /** Actions at a scope that contains a login VM that give root on it without the MFA-protected Entra sign-in. */
 export const VM_ROOT_ROUTES: Route[] = [
@@ -167,14 +181,17 @@ export const VM_ROOT_ROUTES: Route[] = [
     { action: "Microsoft.Compute/virtualMachines/runCommands/write", what: "run commands as root (managed Run Command)" },
     { action: "Microsoft.Compute/virtualMachines/extensions/write", what: "install extensions that run as root (Custom Script, VMAccess SSH key reset)" },
     { action: "Microsoft.Compute/virtualMachines/write", what: "change the VM model (swap its OS disk, attach identities)" },
-    { action: "Microsoft.Authorization/roleAssignments/write", what: "grant themselves any role there (privilege escalation)" },
+    { action: ROLE_ASSIGNMENT_WRITE, what: "grant themselves any role there (privilege escalation)" },
 ];
 /** The same routes on a login scale set. */
 export const VMSS_ROOT_ROUTES: Route[] = [
     { action: "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommand/action", what: "run commands as root (Run Command)" },
+    { action: "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommands/write", what: "run commands as root (managed Run Command on an instance)" },
     { action: "Microsoft.Compute/virtualMachineScaleSets/extensions/write", what: "install extensions that run as root" },
+    { action: "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/extensions/write", what: "install extensions that run as root on an instance" },
     { action: "Microsoft.Compute/virtualMachineScaleSets/write", what: "change the scale set model" },
-    { action: "Microsoft.Authorization/roleAssignments/write", what: "grant themselves any role there (privilege escalation)" },
+    { action: "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/write", what: "change an instance's model" },
+    { action: ROLE_ASSIGNMENT_WRITE, what: "grant themselves any role there (privilege escalation)" },
 ];
 /** Entra sign-in to the VM: fine for people held to MFA by Conditional Access, a standing path for anything else. */
 export const VM_LOGIN_ROUTES: Route[] = [
@@ -182,19 +199,36 @@ export const VM_LOGIN_ROUTES: Route[] = [
     { action: "Microsoft.Compute/virtualMachines/login/action", data: true, what: "sign in" },
 ];
 /** On the login VM's OS disk (or a scope containing it): read or rewrite the root file system offline. */
-export const DISK_ROUTES: Route[] = [
+const DISK_ACCESS: Route[] = [
     { action: "Microsoft.Compute/disks/write", what: "rewrite or swap the OS disk" },
     { action: "Microsoft.Compute/disks/beginGetAccess/action", what: "export the OS disk (SAS) and read its secrets" },
     { action: "Microsoft.Compute/disks/download/action", data: true, what: "download the OS disk and read its secrets" },
     { action: "Microsoft.Compute/disks/upload/action", data: true, what: "upload a tampered OS disk" },
 ];
+export const DISK_ROUTES: Route[] = [
+    ...DISK_ACCESS,
+    { action: ROLE_ASSIGNMENT_WRITE, what: "grant themselves disk write or export there (privilege escalation)", escalatesTo: DISK_ACCESS },
+];
 /** On the login VM's NIC (or a scope containing it but not the VM): attach a public IP or a load balancer. */
-export const NIC_ROUTES: Route[] = [
+const NIC_WRITE: Route[] = [
     { action: "Microsoft.Network/networkInterfaces/write", what: "attach a public IP or public load balancer to the login node's NIC" },
 ];
+export const NIC_ROUTES: Route[] = [
+    ...NIC_WRITE,
+    { action: ROLE_ASSIGNMENT_WRITE, what: "grant themselves NIC write there (privilege escalation)", escalatesTo: NIC_WRITE },
+];
 
-export function routesGranted(permissions: readonly Permission[], routes: readonly Route[]): Route[] {
-    return routes.filter(r => grants(permissions, r.action, r.data));
+/**
+ * The routes of `routes` that `permissions` grant. A route with `escalatesTo` (role assignment writes on a NIC or
+ * disk) counts only if the role can assign a role that grants one of those: a role whose condition limits it to the
+ * VM login roles (`assignableRoleIds`) cannot hand out NIC or disk write.
+ */
+export function routesGranted(permissions: readonly Permission[], routes: readonly Route[], assignableRoleIds?: readonly string[]): Route[] {
+    return routes.filter(r => grants(permissions, r.action, r.data) && (!r.escalatesTo || !assignableRoleIds ||
+        assignableRoleIds.some(id => {
+            const role = builtInRole(id);
+            return !role || routesGranted(role.permissions, r.escalatesTo ?? []).length > 0;
+        })));
 }
 
 export function builtInRole(guid: string): RoleInfo | undefined {
