@@ -62,6 +62,96 @@ export function decodeBase64(s: string): string | undefined {
 
 const NOT_A_SECRET = new Set(["", "true", "false", "yes", "no", "none", "null", "r", "random", "''", "\"\""]);
 
+/** Values that lock an account rather than set a password (`usermod -p '!'`, shadow's `*`). */
+const LOCKED = new Set(["!", "!!", "*", "x"]);
+
+/** A value that is not literal data in the script: a variable, command substitution or arithmetic expansion. */
+const isExpansion = (v: string) => /^[$%{<(`]/.test(v);
+
+/** Shell words of `text`, quotes removed; command substitutions `$(...)` / backticks become one `$` word. */
+function words(text: string): string[] {
+    const flat = text.replace(/\$\((?:[^()]|\([^()]*\))*\)/g, "$CMD").replace(/`[^`]*`/g, "$CMD");
+    return (flat.match(/"[^"]*"|'[^']*'|[^\s"']+/g) ?? []).map(w => w.replace(/^(["'])(.*)\1$/, "$2"));
+}
+
+/** The data words `echo`/`printf` print in `segment` (options and a printf format dropped). */
+function printedWords(segment: string): string[] | undefined {
+    const m = /^\s*(?:sudo\s+)?(echo|printf)\b(.*)$/.exec(segment);
+    if (!m) {
+        return undefined;
+    }
+    const ws = words(m[2].replace(/\s[12]?>.*$/, "")).filter(w => !/^-[neE]+$/.test(w));
+    if (m[1] === "printf" && ws.length > 1 && ws[0].includes("%")) {
+        ws.shift();
+    }
+    return ws.filter(w => w !== "" && w !== "\\n");
+}
+
+/** Whether `segment` prints literal data (not only variables or command substitutions). */
+function printsLiteral(segment: string): boolean {
+    return (printedWords(segment) ?? []).some(w => !isExpansion(w) && !/^\\?n$/.test(w));
+}
+
+/** The lines of the here-document opened on line `i` (and whether its delimiter is quoted), or undefined. */
+function hereDoc(lines: string[], i: number): { body: string[]; quoted: boolean } | undefined {
+    const m = /<<(-?)\s*(["']?)([\w.-]+)\2/.exec(lines[i].replace(/<<</g, "   "));
+    if (!m) {
+        return undefined;
+    }
+    const body: string[] = [];
+    for (let j = i + 1; j < lines.length && lines[j].replace(m[1] ? /^\t+/ : /^$/, "").trim() !== m[3]; j++) {
+        body.push(lines[j]);
+    }
+    return { body, quoted: m[2] !== "" };
+}
+
+/** Whether a here-document carries literal data (an unquoted one that only expands variables does not). */
+function hereDocLiteral(doc: { body: string[]; quoted: boolean }): boolean {
+    const data = doc.body.filter(l => l.trim() !== "");
+    return data.length > 0 && (doc.quoted || data.some(l => words(l).some(w => !isExpansion(w))));
+}
+
+/**
+ * Files whose content is key material: munge and Slurm auth keys, Slurm JWT keys, TLS/SSH private keys, Kerberos
+ * keytabs, PKCS#12 bundles. Public keys (`.pub`), certificates and `authorized_keys` are not.
+ */
+export function isKeyFile(path: string): boolean {
+    const base = path.replace(/["']/g, "").split("/").pop() ?? "";
+    return /\.(key|keytab|pfx|p12)$/i.test(base) || /^id_(rsa|dsa|ecdsa|ed25519)(_sk)?$/.test(base) || /^ssh_host_\w+_key$/.test(base);
+}
+
+/** Key files that line `line` writes to: `> file`, `>> file`, `tee [-a] file`. */
+function keyFileTargets(line: string): string[] {
+    const targets = [...line.matchAll(/(?:[^<>&\d]|^)>>?\s*["']?([^\s"';|&<>]+)/g), ...line.matchAll(/\btee\s+(?:-a\s+)?["']?([^\s"';|&<>]+)/g)]
+        .map(m => m[1]);
+    return targets.filter(isKeyFile);
+}
+
+/** What inline key material line `i` writes into a key file, or undefined. */
+function inlineKeyWrite(lines: string[], i: number): string | undefined {
+    const line = lines[i];
+    const target = keyFileTargets(line)[0];
+    if (!target) {
+        return undefined;
+    }
+    const base = target.split("/").pop() ?? target;
+    const decodes = /\b(base64\s+(?:-\w*d\w*|--decode)|xxd\s+-r|openssl\s+(?:base64|enc)\b[^|]*-d)\b/.test(line);
+    const what = base === "munge.key"
+        ? `an inline munge key (${decodes ? "base64 decoded into munge.key" : "written from data in the script"})`
+        : `inline key material (${decodes ? "decoded from inline data" : "written from data in the script"} into ${base})`;
+    const doc = hereDoc(lines, i);
+    if (doc) {
+        return hereDocLiteral(doc) ? `${what}, from a here-document` : undefined;
+    }
+    const hereString = /<<<\s*(.+)$/.exec(line);
+    if (hereString) {
+        return words(hereString[1].replace(/[;|&>].*$/, "")).some(w => !isExpansion(w)) ? `${what}, from a here-string` : undefined;
+    }
+    const segments = line.split(/\|(?!\|)/);
+    const source = segments[0].replace(/^.*(?:&&|;)\s*/, "");
+    return printsLiteral(source) ? what : undefined;
+}
+
 /**
  * What kinds of secret material a script or cloud-config contains, as "line N: kind" findings. Never returns the
  * secret itself: findings end up in preview output and CI logs.
@@ -70,55 +160,102 @@ export function findSecrets(text: string): string[] {
     const findings: string[] = [];
     const lines = text.split(/\r?\n/);
     const add = (i: number, what: string) => findings.push(`line ${i + 1}: ${what}`);
+    const literal = (v: string | undefined) => v !== undefined && !NOT_A_SECRET.has(v.toLowerCase()) && !isExpansion(v);
     lines.forEach((line, i) => {
         if (/-----BEGIN ((RSA|DSA|EC|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----/.test(line)) {
             add(i, "a private key block");
         }
-        // A munge key written from inline data: shell (echo/printf ... > munge.key, heredoc into munge.key).
-        if (/\b(echo|printf)\b.*(>|\btee\s+(-a\s+)?)\s*["']?[^\s"']*munge\.key\b/.test(line) ||
-            /\bcat\b[^|]*>\s*["']?[^\s"']*munge\.key["']?\s*<</.test(line) ||
-            /<<-?\s*["']?\w+["']?\s*>\s*["']?[^\s"']*munge\.key/.test(line)) {
-            add(i, "an inline munge key (written from data in the script)");
+        // Key material (munge key, Slurm/JWT key, private key, keytab) written from data in the script: echo/printf,
+        // here-documents and here-strings, decoded or not. Data fetched at boot (Key Vault, a file) is not inline.
+        const keyWrite = inlineKeyWrite(lines, i);
+        if (keyWrite) {
+            add(i, keyWrite);
         }
-        // A munge key as a cloud-init write_files entry with inline content.
-        if (/^\s*(-\s*)?path:\s*["']?[^\s"']*munge\.key["']?\s*$/.test(line) && writeFilesEntryHasContent(lines, i)) {
-            add(i, "an inline munge key (cloud-init write_files content)");
+        // Key material as a cloud-init write_files entry with inline content.
+        const wf = /^\s*(?:-\s*)?path:\s*["']?([^\s"']+)["']?\s*$/.exec(line);
+        if (wf && isKeyFile(wf[1]) && writeFilesEntryHasContent(lines, i)) {
+            const base = wf[1].split("/").pop();
+            add(i, base === "munge.key" ? "an inline munge key (cloud-init write_files content)" : `inline key material (cloud-init write_files content of ${base})`);
         }
-        // password = literal / password: literal; variables, booleans and cloud-init's RANDOM are not secrets.
-        const m = /\b([\w.-]*(?:password|passwd|passphrase))\b["']?\s*[:=]\s*(["']?)([^\s"'#,;]*)/i.exec(line);
-        if (m && !NOT_A_SECRET.has(m[3].toLowerCase()) && !/^[$%{<(]/.test(m[3])) {
+        // password = literal / password: literal; variables, booleans and cloud-init's RANDOM are not secrets, nor
+        // sudoers' NOPASSWD:/PASSWD: tags (cloud-init's `sudo: ALL=(ALL) NOPASSWD:ALL`).
+        const m = /\b([\w.-]*(?:password|passwd|passphrase))\b["']?\s*[:=]\s*(["']?)([^\s"'#,;]*)/i.exec(line.replace(/\b(NO)?PASSWD:/g, "sudo-tag "));
+        if (m && literal(m[3])) {
             add(i, `a password (${m[1]})`);
+        } else if (m && /^\$(1|2[aby]?|5|6|y|gy|7)\$[./A-Za-z0-9]/.test(m[3])) {
+            add(i, `a password hash (${m[1]}), which anyone who reads the data can crack offline`);
         }
-        // echo 'user:password' | chpasswd
-        if (/\b(echo|printf)\s+["']?[\w.-]+:[^\s$"'][^\s"']*["']?\s*\|\s*(sudo\s+)?chpasswd\b/.test(line)) {
-            add(i, "a password piped into chpasswd");
+        // Passwords set for local accounts: chpasswd / passwd --stdin fed from echo, a here-string or a here-document.
+        if (/\b(chpasswd|passwd\s+--stdin)\b/.test(line)) {
+            const stdin = /\bpasswd\s+--stdin\b/.test(line);
+            const hasPassword = (ws: string[]) => ws.some(w => !isExpansion(w) && (stdin ? !LOCKED.has(w) : /^[^:\s]+:([^$`\s].*)$/.test(w)));
+            const segments = line.split(/\|(?!\|)/);
+            const piped = segments.length > 1 && hasPassword(printedWords(segments[0].replace(/^.*(?:&&|;)\s*/, "")) ?? []);
+            const hereString = /<<<\s*(.+)$/.exec(line);
+            const doc = hereDoc(lines, i);
+            if (piped || (hereString && hasPassword(words(hereString[1]))) || (doc && hasPassword(doc.body.flatMap(words)))) {
+                add(i, `a password ${piped ? "piped into" : "given to"} ${stdin ? "passwd --stdin" : "chpasswd"}`);
+            }
         }
+        // useradd/usermod -p <hash or password>: a local password (a hash can be cracked offline); '!'/'*' lock.
+        const usermod = /\b(useradd|usermod)\b.*?\s(?:-p|--password)\s+(\S+)/.exec(line);
+        if (usermod) {
+            const v = words(usermod[2])[0] ?? "";
+            // A single-quoted '$6$salt$hash' is literal; "$HASH" and $(openssl passwd ...) are expansions.
+            if ((usermod[2].startsWith("'") || !isExpansion(v)) && !LOCKED.has(v) && v !== "") {
+                add(i, `a password (${usermod[1]} -p)`);
+            }
+        }
+        // openssl passwd <literal>: the clear-text password hashed at boot.
+        const opensslPasswd = /\bopenssl\s+passwd\b((?:\s+-\S+(?:\s+[^-\s]\S*)?)*)\s+(\S+)/.exec(line);
+        if (opensslPasswd && !/-stdin\b/.test(line) && !isExpansion(words(opensslPasswd[2])[0] ?? "$")) {
+            add(i, "a password (openssl passwd)");
+        }
+        // Storage account keys: connection strings, --account-key, AZURE_STORAGE_KEY, blobfuse/config account keys.
         if (/AccountKey=[A-Za-z0-9+/]{20,}/.test(line)) {
+            add(i, "a storage account key");
+        }
+        const accountKey = /(?:--account-key|\bAZURE_STORAGE_(?:ACCESS_)?KEY\s*=|\baccount[_-]?key\s*[:=])\s*["']?([^\s"']+)/i.exec(line);
+        if (accountKey && !isExpansion(accountKey[1]) && accountKey[1].length >= 20) {
             add(i, "a storage account key");
         }
         if (/PuTTY-User-Key-File-\d/.test(line)) {
             add(i, "a PuTTY private key");
         }
-        // A munge key decoded from inline base64 (heredoc, pipe from echo/printf, or stdin): not from a file.
-        if (/\bbase64\s+(?:-\w*d\w*|--decode)\b[^|]*>\s*["']?[^\s"']*munge\.key\b/.test(line) &&
-            !/\bbase64\s+(?:-\w*d\w*|--decode)\s+(?:-\S+\s+)*["']?[$/~.\w]/.test(line.replace(/>.*$/, "")) &&
-            !/<\s*["']?[$/]/.test(line.replace(/<</g, ""))) {
-            add(i, "an inline munge key (base64 decoded into munge.key)");
-        }
         // sshpass -p <literal>: the password is in the script (and on a command line); -e/-f read it from elsewhere.
         const sshpass = /\bsshpass\s+(?:-\w+\s+)*-p\s*["']?([^\s"']+)/.exec(line);
-        if (sshpass && !/^[$%{<(]/.test(sshpass[1])) {
+        if (sshpass && !isExpansion(sshpass[1])) {
             add(i, "a password (sshpass -p)");
         }
         // mysql -p<literal> / mysqladmin / mysqldump / mariadb: the password glued to -p.
         const mysql = /\b(mysql|mysqladmin|mysqldump|mariadb|mariadb-dump)\b[^|;&]*\s-p["']?([^\s"'/-][^\s"']*)/.exec(line);
-        if (mysql && !/^[$%{<(]/.test(mysql[2])) {
+        if (mysql && !isExpansion(mysql[2])) {
             add(i, `a password (${mysql[1]} -p...)`);
         }
-        // PGPASSWORD=literal, --password literal (space-separated form).
-        const spaced = /--(?:password|passwd)\s+["']?([^\s"'-][^\s"']*)/i.exec(line);
-        if (spaced && !NOT_A_SECRET.has(spaced[1].toLowerCase()) && !/^[$%{<(]/.test(spaced[1])) {
-            add(i, "a password (--password <value>)");
+        // Registry and cloud logins with -p <literal> (the short form of --password): az login / az acr login,
+        // docker/podman/nerdctl/buildah/skopeo/helm/oras login; redis-cli -a.
+        const shortP = /\b(az(?:\s+acr)?\s+login|(?:docker|podman|nerdctl|buildah|skopeo|oras|helm(?:\s+registry)?)\s+login)\b[^|;&]*?\s-p\s*(\S+)/.exec(line) ??
+            /\b(redis-cli)\b[^|;&]*?\s-a\s+(\S+)/.exec(line);
+        if (shortP) {
+            const v = words(shortP[2])[0] ?? "";
+            if (literal(v)) {
+                add(i, `a password (${shortP[1].replace(/\s+/g, " ")} -p)`);
+            }
+        }
+        // --password <literal> and its kin (--admin-password, --client-secret, --passphrase), space-separated form.
+        const spaced = /--([\w-]*(?:password|passwd|passphrase|secret))\s+["']?([^\s"'-][^\s"']*)/i.exec(line);
+        if (spaced && literal(spaced[2])) {
+            add(i, `a password (--${spaced[1]} <value>)`);
+        }
+        // openssl -passin/-passout/-pass pass:<literal>.
+        const opensslPass = /-pass(?:in|out)?\s+["']?pass:([^\s"']+)/.exec(line);
+        if (opensslPass && !isExpansion(opensslPass[1])) {
+            add(i, "a password (openssl pass:)");
+        }
+        // Credentials in a URL: scheme://user:password@host.
+        const url = /\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@"']+:([^@\s/"']+)@/i.exec(line);
+        if (url && !isExpansion(url[1])) {
+            add(i, "a password in a URL");
         }
     });
     // cloud-init `chpasswd: { list: | user:password }` (the older, still accepted form).
@@ -140,7 +277,10 @@ export function findSecrets(text: string): string[] {
     return [...new Set(findings)];
 }
 
-/** Whether the write_files item around line `i` (its `path:`) also has a `content:` key. */
+/**
+ * Whether the write_files item around line `i` (its `path:`) also has a `content:` key; a private key block in it
+ * is already reported as such, so it does not count again.
+ */
 function writeFilesEntryHasContent(lines: string[], i: number): boolean {
     const indentOf = (l: string) => l.length - l.trimStart().length;
     let start = i;
@@ -151,15 +291,17 @@ function writeFilesEntryHasContent(lines: string[], i: number): boolean {
         }
     }
     const itemIndent = indentOf(lines[start]);
+    let content = false;
     for (let j = start; j < lines.length; j++) {
         if (j > start && lines[j].trim() !== "" && indentOf(lines[j]) <= itemIndent) {
             break;
         }
-        if (/^\s*(-\s*)?content:/.test(lines[j])) {
-            return true;
+        if (/-----BEGIN [A-Z ]*PRIVATE KEY/.test(lines[j])) {
+            return false;
         }
+        content ||= /^\s*(-\s*)?content:/.test(lines[j]);
     }
-    return false;
+    return content;
 }
 
 interface ZlibLike { gunzipSync(b: unknown): { toString(enc: string): string } }

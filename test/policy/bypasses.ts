@@ -426,7 +426,7 @@ export const BYPASSES: BypassCase[] = [
     {
         title: "custom data: a base64-encoded private key decoded at boot",
         policies: ["vm-custom-data-no-secrets"], level: "mandatory",
-        message: /osProfile.customData contains a base64 blob containing a private key block/,
+        message: /osProfile.customData contains .*a base64 blob containing a private key block/,
         violating: () => customData(`#!/bin/bash\necho ${b64(TEST_KEY)} | base64 -d > /root/.ssh/id_ed25519\n`),
         nearMiss: () => customData(`#!/bin/bash\necho ${b64("#!/bin/bash\necho hello from the login node, nothing secret here\n")} | base64 -d > /usr/local/bin/motd.sh\n`),
     },
