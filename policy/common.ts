@@ -178,9 +178,18 @@ export function resourceGroupIdOf(id: unknown): string {
 }
 
 interface ProxyModule {
-    UnknownValueError: new (...args: never[]) => Error;
+    UnknownValueError: new (sentinel: string, props: string[]) => Error;
+    unknownStringValue: string;
 }
 const UnknownValueError = (policyProxy as unknown as ProxyModule).UnknownValueError;
+
+/**
+ * Stops a policy with the runtime's own "can't run during preview" advisory, for a link that depends on a value
+ * Azure assigns on `up` (a private IP, an OS disk ID) even when the engine sent it as absent rather than unknown.
+ */
+export function undecidedUntilUp(path: string): never {
+    throw new UnknownValueError((policyProxy as unknown as ProxyModule).unknownStringValue, [path]);
+}
 
 /** True for the error the policy runtime throws when a policy reads a value that is unknown during preview. */
 export function isUnknownValueError(e: unknown): boolean {

@@ -5,7 +5,7 @@ import * as resources from "@pulumi/azure-native/resources";
 import { ConditionalAccessPolicy } from "@pulumi/azuread/conditionalAccessPolicy";
 import {
     AZURE_LINUX_VM_SIGN_IN_APP_ID, DEFAULT_LOGIN_CONFIG, DEFAULT_LOGIN_ROLE_IDS, LoginConfig, ROLE, UNKNOWN,
-    dependenciesOf, idOf, known, touch, loginSchema, lower, normaliseId, normaliseIds, roleGuid, roleIdListSchema, roleName, withDefaults,
+    dependenciesOf, idOf, known, touch, undecidedUntilUp, loginSchema, lower, normaliseId, normaliseIds, roleGuid, roleIdListSchema, roleName, withDefaults,
 } from "./common";
 import { LoginVm, findLoginVms, get, label, list, parseId, resourceGroupOf, str } from "./graph";
 import {
@@ -166,7 +166,7 @@ function targetsOf(assignment: PolicyResource, node: LoginVm): Targets {
                 }
             }
         }
-        return { sure: out, alternatives, decide: () => get(node.vm.props, "storageProfile", "osDisk", "managedDisk", "id") ?? node.vm.props.id };
+        return { sure: out, alternatives, decide: () => undecidedUntilUp(`${label(node.vm)}.storageProfile.osDisk.managedDisk.id`) };
     }
     // Unknown during preview: the scope is what it was computed from.
     const deps = dependenciesOf(assignment, "scope");
@@ -341,8 +341,20 @@ export const loginVmRoleAssignmentsRestricted: StackValidationPolicy = {
 
 const CLI_CLIENT_APP_TYPES = ["all", "mobileappsanddesktopclients"];
 
+export interface ConditionalAccessConfig {
+    allowedExcludedLocations: string[];
+}
+const CA_DEFAULTS: ConditionalAccessConfig = { allowedExcludedLocations: [] };
+const allowedExcludedLocationsSchema = {
+    type: "array",
+    items: { type: "string", minLength: 1 },
+    default: [],
+    description: "Named location IDs (or \"AllTrusted\") that a VM sign-in MFA policy may exclude because the organisation vouches " +
+        "that sign-ins from there are already held to a second factor (e.g. a compliant-network location). Default: none.",
+} as const;
+
 /** What is wrong with a Conditional Access policy meant to hold VM sign-in to MFA (empty: nothing). */
-export function conditionalAccessProblems(ca: Record<string, unknown>): string[] {
+export function conditionalAccessProblems(ca: Record<string, unknown>, cfg: ConditionalAccessConfig = CA_DEFAULTS): string[] {
     const problems: string[] = [];
     const apps = get(ca, "conditions", "applications");
     const excludedApps = list(apps, "excludedApplications").map(lower);
@@ -366,6 +378,15 @@ export function conditionalAccessProblems(ca: Record<string, unknown>): string[]
     if (list(users, "excludedUsers").map(lower).includes("all")) {
         problems.push("conditions.users.excludedUsers is \"All\", which excludes everyone. Fix: exclude only break-glass accounts.");
     }
+    // Exclusion beats inclusion: a user, group or role both included and excluded is not held to MFA.
+    for (const kind of ["Users", "Groups", "Roles"]) {
+        const excluded = new Set(list(users, `excluded${kind}`).map(lower));
+        const both = list(users, `included${kind}`).map(lower).filter(x => excluded.has(x) && !["all", "none"].includes(x));
+        if (both.length > 0) {
+            problems.push(`conditions.users includes and excludes ${kind.toLowerCase().replace(/s$/, "")} ${both.join(", ")}; exclusion wins, so ` +
+                `${kind === "Users" ? "they sign" : "its members sign"} in to VMs without MFA. Fix: remove ${both.length > 1 ? "them" : "it"} from excluded${kind}.`);
+        }
+    }
     const clientAppTypes = list(get(ca, "conditions"), "clientAppTypes").map(lower);
     if (!clientAppTypes.some(t => CLI_CLIENT_APP_TYPES.includes(t))) {
         problems.push(`conditions.clientAppTypes ${JSON.stringify(list(get(ca, "conditions"), "clientAppTypes"))} does not cover the Azure CLI ` +
@@ -383,6 +404,36 @@ export function conditionalAccessProblems(ca: Record<string, unknown>): string[]
     for (const risk of ["signInRiskLevels", "userRiskLevels", "servicePrincipalRiskLevels"]) {
         if (list(get(ca, "conditions"), risk).length > 0) {
             problems.push(`conditions.${risk} limits the policy to risky sign-ins, so ordinary sign-ins need no MFA. Fix: remove ${risk}.`);
+        }
+    }
+    const insider = get(ca, "conditions", "insiderRiskLevels");
+    if ((typeof insider === "string" && insider !== "") || (Array.isArray(insider) && insider.length > 0)) {
+        problems.push(`conditions.insiderRiskLevels (${String(insider)}) limits the policy to users Insider Risk Management flags, so everyone ` +
+            "else needs no MFA. Fix: remove insiderRiskLevels (put insider-risk rules in a separate, stricter policy).");
+    }
+    if (list(get(ca, "conditions"), "authenticationFlowTransferMethods").length > 0) {
+        problems.push("conditions.authenticationFlowTransferMethods limits the policy to device-code or transfer flows, so an ordinary " +
+            "`az login` needs no MFA. Fix: remove authenticationFlowTransferMethods.");
+    }
+    if (get(ca, "conditions", "devices", "filter")) {
+        problems.push(`conditions.devices.filter (${lower(get(ca, "conditions", "devices", "filter", "mode")) || "?"} ` +
+            `${String(get(ca, "conditions", "devices", "filter", "rule"))}) leaves devices out, and sign-ins from those need no MFA. Fix: remove the device filter.`);
+    }
+    // Locations: the policy must cover every location; excluded ones are allowed only if the organisation vouches for them.
+    const locations = get(ca, "conditions", "locations");
+    if (locations) {
+        const inc = list(locations, "includedLocations").map(String);
+        if (!inc.map(lower).includes("all")) {
+            problems.push(`conditions.locations.includedLocations ${JSON.stringify(inc)} limits the policy to those locations, so sign-ins ` +
+                "from anywhere else need no MFA. Fix: include \"All\".");
+        }
+        const allowed = new Set(cfg.allowedExcludedLocations.map(lower));
+        const exc = list(locations, "excludedLocations").map(String).filter(l => !allowed.has(lower(l)));
+        if (exc.length > 0) {
+            problems.push(`conditions.locations.excludedLocations ${JSON.stringify(exc)} lets people sign in to VMs from ` +
+                `${exc.some(l => lower(l) === "alltrusted") ? "every trusted location" : "those locations"} without MFA: a password alone, ` +
+                "from a network an attacker can reach (VPN, office Wi-Fi, a compromised host), opens a path to sudo. Fix: remove the " +
+                "exclusion, or list the location in allowedExcludedLocations if sign-ins from it are held to a second factor otherwise.");
         }
     }
     const grant = get(ca, "grantControls");
@@ -418,13 +469,17 @@ export const vmSignInConditionalAccessRequiresMfa: ResourceValidationPolicy = {
     description:
         "Checks that a Conditional Access policy managed in the stack that names the Azure Linux VM Sign-In application " +
         `(${AZURE_LINUX_VM_SIGN_IN_APP_ID}) really holds it to MFA: enabled (not off or report-only), the app not also ` +
-        "excluded, users included (not only None, not excluding All), client app types covering the CLI sign-in " +
-        "(all or mobileAppsAndDesktopClients), no platform condition that leaves platforms out, no risk-level " +
-        "condition, and MFA (\"mfa\" or an authentication strength) required without an OR alternative.",
+        "excluded, users included (not only None, not excluding All, nobody both included and excluded: exclusion wins), " +
+        "client app types covering the CLI sign-in (all or mobileAppsAndDesktopClients), no platform, device-filter, " +
+        "authentication-flow or location condition that leaves sign-ins out (excluded locations only if vouched for in " +
+        "allowedExcludedLocations), no sign-in/user/service-principal/insider risk condition, and MFA (\"mfa\" or an " +
+        "authentication strength) required without an OR alternative.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps: "Set state: \"enabled\", include all users, clientAppTypes [\"all\"] and grantControls: { operator: \"OR\", builtInControls: [\"mfa\"] }.",
+    configSchema: { properties: { allowedExcludedLocations: allowedExcludedLocationsSchema } },
     validateResource: validateResourceOfType(ConditionalAccessPolicy, (ca, args, reportViolation) => {
+        const cfg = withDefaults(CA_DEFAULTS, args.getConfig<Partial<ConditionalAccessConfig>>());
         const props = ca as unknown as Record<string, unknown>;
         touch(props); // unknown values are decided on `up`: the runtime reports "can't run during preview"
         const apps = list(get(props, "conditions", "applications"), "includedApplications").map(lower);
@@ -434,14 +489,94 @@ export const vmSignInConditionalAccessRequiresMfa: ResourceValidationPolicy = {
         if (isBlock(props)) {
             return args.notApplicable("blocks sign-in rather than granting it");
         }
-        conditionalAccessProblems(props).forEach(p => reportViolation(p));
+        conditionalAccessProblems(props, cfg).forEach(p => reportViolation(p));
     }),
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// 3f. The people who hold the VM login roles are not excluded from the MFA policy
+
+/** Login role assignments of the stack to users and groups: principal ID (when known) and the resources it was computed from. */
+function loginHolders(resources_: PolicyResource[], cfg: LoginRolesConfig): { assignment: PolicyResource; principalId?: string; from: PolicyResource[] }[] {
+    const roleDefs = resources_.filter(r => r.isType(authorization.RoleDefinition));
+    return resources_.filter(r => r.isType(authorization.RoleAssignment)).filter(a => {
+        const type = known(() => a.props.principalType as unknown, UNKNOWN);
+        if (typeof type === "string" && !PEOPLE.includes(lower(type))) return false;
+        const roleId = known(() => a.props.roleDefinitionId as unknown, UNKNOWN);
+        if (typeof roleId === "string" && isLoginRole(roleGuid(roleId), cfg)) return true;
+        const role = permissionsOf(a, roleDefs);
+        return !!role.permissions && routesGranted(role.permissions, VM_LOGIN_ROUTES).length > 0;
+    }).map(assignment => {
+        const id = known(() => assignment.props.principalId as unknown, UNKNOWN);
+        return { assignment, principalId: typeof id === "string" ? lower(id) : undefined, from: dependenciesOf(assignment, "principalId") };
+    });
+}
+
+export const vmSignInConditionalAccessExcludesNoLoginHolder: StackValidationPolicy = {
+    name: "vm-sign-in-conditional-access-excludes-no-login-holder",
+    description:
+        "Checks that no Conditional Access policy in the stack that holds Azure Linux VM Sign-In (by ID or All) to MFA " +
+        "excludes a user or group that the stack gives a VM login role (Virtual Machine User/Administrator Login, a " +
+        "built-in or custom role with the login data actions, or loginRoleIds). Exclusion beats inclusion: the members " +
+        "of an excluded login group sign in to the login node, sudo included, without MFA, while the policy looks right. " +
+        "During preview, an excluded ID computed from the same group as the assignment counts. None of Checkov, Trivy " +
+        "or Azure Policy has this check.",
+    severity: "high",
+    enforcementLevel: "mandatory",
+    remediationSteps: "Exclude only break-glass accounts, never the users or groups that hold VM login roles.",
+    configSchema: { properties: { loginRoleIds: loginRoleIdsSchema } },
+    validateStack: (args, reportViolation) => {
+        const cfg = withDefaults(LOGIN_ROLES_DEFAULTS, args.getConfig<Partial<LoginRolesConfig>>());
+        const policies_ = args.resources.filter(r => r.isType(ConditionalAccessPolicy) &&
+            known(() => targetsVmSignIn(r.props as Record<string, unknown>) && !isBlock(r.props as Record<string, unknown>), false));
+        const holders = policies_.length > 0 ? loginHolders(args.resources, cfg) : [];
+        if (holders.length === 0) {
+            return args.notApplicable("no VM sign-in MFA policy and VM login role assignment to people in the stack");
+        }
+        let undecided: (() => unknown) | undefined;
+        for (const ca of policies_) {
+            // Element by element: one ID unknown during preview does not hide the known ones.
+            const knownExcluded = new Set<string>();
+            let unknownExcluded = false;
+            for (const key of ["excludedUsers", "excludedGroups"]) {
+                const arr_ = known(() => (ca.props as { conditions?: { users?: Record<string, unknown> } }).conditions?.users?.[key], UNKNOWN);
+                if (arr_ === UNKNOWN) {
+                    unknownExcluded = true;
+                    continue;
+                }
+                const n = Array.isArray(arr_) ? arr_.length : 0;
+                for (let i = 0; i < n; i++) {
+                    const v = known(() => (arr_ as unknown[])[i], UNKNOWN);
+                    if (typeof v === "string") knownExcluded.add(lower(v));
+                    else if (v === UNKNOWN) unknownExcluded = true;
+                }
+            }
+            const caDeps = new Set(dependenciesOf(ca, "conditions"));
+            for (const h of holders) {
+                const byId = h.principalId !== undefined && knownExcluded.has(h.principalId);
+                // During preview the group's object ID is unknown in both places: linked through the resource it comes from.
+                const maybe = !byId && unknownExcluded && h.from.some(d => caDeps.has(d));
+                if (maybe) {
+                    undecided ??= () => (ca.props as Record<string, unknown>).conditions;
+                    continue;
+                }
+                if (!byId) continue;
+                const type = known(() => String(h.assignment.props.principalType), "principal");
+                reportViolation(
+                    `Conditional Access policy ${label(ca)} excludes ${lower(type)} ${h.principalId}, which holds a VM login role through ` +
+                    `${label(h.assignment)}: exclusion beats inclusion, so ${lower(type) === "group" ? "its members sign" : "it signs"} in to VMs ` +
+                    "without MFA. Fix: remove it from excludedUsers/excludedGroups (exclude only break-glass accounts, which hold no VM login role).",
+                    ca.urn);
+            }
+        }
+        undecided?.();
+    },
 };
 
 // ---------------------------------------------------------------------------------------------------------------
 // 3d. Optionally: the stack itself must hold VM sign-in to MFA
 
-export interface ConditionalAccessPresentConfig {
+export interface ConditionalAccessPresentConfig extends ConditionalAccessConfig {
     required: boolean;
 }
 
@@ -463,10 +598,12 @@ export const vmSignInConditionalAccessPresent: StackValidationPolicy = {
                 default: false,
                 description: "Require the stack to contain the Conditional Access policy (false: Conditional Access is managed centrally).",
             },
+            allowedExcludedLocations: allowedExcludedLocationsSchema,
         },
     },
     validateStack: (args, reportViolation) => {
-        const { required } = withDefaults<ConditionalAccessPresentConfig>({ required: false }, args.getConfig<Partial<ConditionalAccessPresentConfig>>());
+        const cfg = withDefaults<ConditionalAccessPresentConfig>({ ...CA_DEFAULTS, required: false }, args.getConfig<Partial<ConditionalAccessPresentConfig>>());
+        const { required } = cfg;
         if (!required) {
             return args.notApplicable("required is false: Conditional Access is managed outside the stack");
         }
@@ -479,7 +616,7 @@ export const vmSignInConditionalAccessPresent: StackValidationPolicy = {
         const policies = args.resources.filter(r => r.isType(ConditionalAccessPolicy));
         const good = policies.filter(p => known(() => {
             const props = p.props as Record<string, unknown>;
-            return targetsVmSignIn(props) && !isBlock(props) && conditionalAccessProblems(props).length === 0;
+            return targetsVmSignIn(props) && !isBlock(props) && conditionalAccessProblems(props, cfg).length === 0;
         }, false));
         if (good.length === 0) {
             const what = nodes[0] ? `login ${nodes[0].kind} ${label(nodes[0].vm)}` : `VM login role assignment ${label(loginGrants[0])}`;

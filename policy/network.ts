@@ -4,10 +4,11 @@ import * as network from "@pulumi/azure-native/network";
 import {
     PolicyResource, ReportViolation, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy, validateResourceOfType,
 } from "@pulumi/policy";
+import * as ipaddr from "ipaddr.js";
 import { PUBLIC_IPV4_ADDRESSES, internetServiceTag, publicCoverage } from "./addresses";
 import {
     DEFAULT_LOGIN_CONFIG, LoginConfig, arr, touch, dependenciesOf, hasLoginTag, idOf, isLoginSubnet, known, loginSchema, lower, normaliseId,
-    withDefaults,
+    undecidedUntilUp, withDefaults,
 } from "./common";
 import { LoginVm, findLoginVms, get, inlineIpConfigs, isAtOrBelow, label, list, parseId, resourceGroupOf, str } from "./graph";
 
@@ -221,6 +222,8 @@ interface LoadBalancerInfo {
     name?: string;
     publicFrontends: Set<string>;
     rules: LbRule[];
+    /** Inline backend pools that list their members by address (IP-based pools). */
+    addressPools: { name: string; addresses: unknown[] }[];
 }
 
 const childName = (id: unknown, collection: string): string | undefined => {
@@ -252,7 +255,12 @@ function loadBalancers(resources: PolicyResource[]): LoadBalancerInfo[] {
                 frontendPort: `${get(r, "frontendPortRangeStart")}-${get(r, "frontendPortRangeEnd")}`, backendPort: get(r, "backendPort"),
             })),
         ];
-        return { res, id: idOf(res), rg: resourceGroupOf(res), name: (str(get(res.props, "loadBalancerName")) ?? str(get(res.props, "name")))?.toLowerCase(), publicFrontends, rules };
+        const addressPools = list(res.props, "backendAddressPools").map(p => ({ name: lower(get(p, "name")), addresses: list(p, "loadBalancerBackendAddresses") }))
+            .filter(p => p.addresses.length > 0);
+        return {
+            res, id: idOf(res), rg: resourceGroupOf(res), name: (str(get(res.props, "loadBalancerName")) ?? str(get(res.props, "name")))?.toLowerCase(),
+            publicFrontends, rules, addressPools,
+        };
     });
     // Standalone InboundNatRule resources belong to the load balancer they name.
     for (const r of resources.filter(x => x.isType(network.InboundNatRule))) {
@@ -286,6 +294,71 @@ function publicRoutes(lb: LoadBalancerInfo, collection: string, child: string | 
         (c === "backendaddresspools" && r.pools.includes(child))));
 }
 
+/** The address prefixes of a subnet (by ID), from Subnet resources or VirtualNetwork inline subnets of the stack. */
+function subnetPrefixes(subnetId: unknown, resources: PolicyResource[]): string[] {
+    const m = /\/virtualnetworks\/([^/]+)\/subnets\/([^/]+)$/.exec(normaliseId(subnetId));
+    if (!m) return [];
+    const [, vnet, subnet] = m;
+    const prefixesOf = (o: unknown) => [get(o, "addressPrefix"), ...list(o, "addressPrefixes")].filter((x): x is string => typeof x === "string");
+    const out: string[] = [];
+    for (const r of resources) {
+        if (r.isType(network.Subnet) && (idOf(r) === normaliseId(subnetId) ||
+            (lower(str(get(r.props, "subnetName")) ?? str(get(r.props, "name"))) === subnet && lower(get(r.props, "virtualNetworkName")) === vnet))) {
+            out.push(...prefixesOf(r.props));
+        } else if (r.isType(network.VirtualNetwork) && lower(str(get(r.props, "virtualNetworkName")) ?? str(get(r.props, "name"))) === vnet) {
+            list(r.props, "subnets").filter(sn => lower(get(sn, "name")) === subnet).forEach(sn => out.push(...prefixesOf(sn)));
+        }
+    }
+    return out;
+}
+
+function inPrefix(ip: string, prefix: string): boolean {
+    try {
+        const addr = ipaddr.parse(ip);
+        const cidr = ipaddr.parseCIDR(prefix);
+        return addr.kind() === cidr[0].kind() && addr.match(cidr);
+    } catch {
+        return false;
+    }
+}
+
+/**
+ * How to tell whether a list of backend addresses (or a DNAT's translated address) names a login node: by its NIC's
+ * IP configuration ID or its private IP. While a NIC's private IP is not known (Azure assigns it on `up`), an
+ * address inside that NIC's subnet may be it: "maybe", decided on `up`.
+ */
+function nodeAddresses(node: LoginVm, resources: PolicyResource[]): {
+    ips: string[];
+    isNode(ip: unknown): boolean | "maybe";
+    lists(addrs: unknown[]): boolean | "maybe";
+    decide: () => unknown;
+} {
+    const ipConfigs = node.nics.flatMap(n => list(n.props, "ipConfigurations"));
+    const ips = ipConfigs.map(c => str(get(c, "privateIPAddress"))).filter((x): x is string => !!x);
+    const pendingPrefixes = ipConfigs.filter(c => !str(get(c, "privateIPAddress"))).flatMap(c => subnetPrefixes(get(c, "subnet", "id"), resources));
+    const isNode = (ip: unknown): boolean | "maybe" => {
+        const a = str(ip);
+        if (!a) return false;
+        if (ips.includes(a)) return true;
+        return pendingPrefixes.some(p => inPrefix(a, p)) ? "maybe" : false;
+    };
+    return {
+        ips,
+        isNode,
+        lists: addrs => {
+            let maybe = false;
+            for (const a of addrs) {
+                if (node.nics.some(n => isAtOrBelow(str(get(a, "networkInterfaceIPConfiguration", "id")), idOf(n)))) return true;
+                const hit = isNode(get(a, "ipAddress"));
+                if (hit === true) return true;
+                maybe ||= hit === "maybe";
+            }
+            return maybe ? "maybe" : false;
+        },
+        decide: () => undecidedUntilUp(`${node.nics.map(n => label(n)).join(", ")}.ipConfigurations.privateIPAddress`),
+    };
+}
+
 export const loginNodeNoPublicLoadBalancer: StackValidationPolicy = {
     name: "login-node-no-public-load-balancer",
     description:
@@ -311,6 +384,7 @@ export const loginNodeNoPublicLoadBalancer: StackValidationPolicy = {
             const p = parseId(ref);
             return lbs.find(l => (l.id && isAtOrBelow(ref, l.id)) || (!l.id && p && p.type === "loadbalancers" && l.name === p.name && (!l.rg || l.rg === p.rg)));
         };
+        const undecided: (() => unknown)[] = [];
         for (const node of nodes) {
             const { vm, kind } = node;
             const where = `Login ${kind} ${label(vm)} (login node: ${node.why})`;
@@ -351,25 +425,138 @@ export const loginNodeNoPublicLoadBalancer: StackValidationPolicy = {
                     else addRoutes(via, lb, "any", undefined);
                 }
             }
-            // Backend pools that list the login NIC (or its private IP) themselves.
+            // Backend pools that list the login NIC (or its private IP) themselves: standalone pools and the load
+            // balancer's own inline pools.
+            const addresses = nodeAddresses(node, args.resources);
             for (const pool of pools) {
                 const lb = lbs.find(l => dependenciesOf(pool, "loadBalancerName").includes(l.res) ||
                     (l.name === lower(get(pool.props, "loadBalancerName")) && (!l.rg || !resourceGroupOf(pool) || l.rg === resourceGroupOf(pool))));
                 if (!lb) continue;
                 const poolName = lower(str(get(pool.props, "backendAddressPoolName")) ?? str(get(pool.props, "name")) ?? pool.name);
-                const addrs = list(pool.props, "loadBalancerBackendAddresses");
-                const privateIps = node.nics.flatMap(n => list(n.props, "ipConfigurations").map(c => str(get(c, "privateIPAddress")))).filter(Boolean);
-                const listsNode = addrs.some(a => node.nics.some(n => isAtOrBelow(str(get(a, "networkInterfaceIPConfiguration", "id")), idOf(n))) ||
-                    privateIps.includes(str(get(a, "ipAddress")))) ||
+                const listed = addresses.lists(list(pool.props, "loadBalancerBackendAddresses")) ||
                     dependenciesOf(pool, "loadBalancerBackendAddresses").some(d => d === vm || node.nics.includes(d));
-                if (listsNode) addRoutes(`backend pool ${label(pool)} lists its NIC`, lb, "backendAddressPools", poolName);
+                if (listed === true) addRoutes(`backend pool ${label(pool)} lists its NIC`, lb, "backendAddressPools", poolName);
+                else if (listed === "maybe" && publicRoutes(lb, "backendAddressPools", poolName).length > 0) undecided.push(addresses.decide);
+            }
+            for (const lb of lbs) {
+                for (const pool of lb.addressPools) {
+                    const listed = addresses.lists(pool.addresses);
+                    if (listed === true) addRoutes(`backend pool ${pool.name} of load balancer ${label(lb.res)} lists its address`, lb, "backendAddressPools", pool.name);
+                    else if (listed === "maybe" && publicRoutes(lb, "backendAddressPools", pool.name).length > 0) undecided.push(addresses.decide);
+                }
             }
             for (const f of [...new Set(found)]) {
                 reportViolation(`${where}: ${f}, which exposes it to the Internet and bypasses Bastion. Fix: remove the login node ` +
                     "from that pool or NAT rule (or use an internal load balancer); reach it through Azure Bastion.", vm.urn);
             }
         }
+        undecided.slice(0, 1).forEach(read => read());
         decideOnUp(nodes);
+    },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2d. No DNAT from a public firewall address to a login node
+
+interface DnatRule {
+    /** The Azure Firewall or firewall policy rule collection group resource. */
+    res: PolicyResource;
+    where: string;
+    name: string;
+    destinations: string[];
+    ports: string;
+    translatedAddress: unknown;
+    translatedFqdn?: string;
+    translatedPort: unknown;
+}
+
+/**
+ * DNAT rules of the stack: classic NAT rule collections of an AzureFirewall (every one but an explicit Snat) and
+ * NAT rule collections of a FirewallPolicyRuleCollectionGroup.
+ */
+function dnatRules(resources: PolicyResource[]): DnatRule[] {
+    const rule = (res: PolicyResource, where: string, r: unknown): DnatRule => ({
+        res, where, name: String(get(r, "name") ?? "?"),
+        destinations: list(r, "destinationAddresses").map(String),
+        ports: list(r, "destinationPorts").map(String).join(",") || "?",
+        translatedAddress: known(() => (r as Record<string, unknown>).translatedAddress, UNKNOWN_ADDRESS),
+        translatedFqdn: str(get(r, "translatedFqdn")),
+        translatedPort: get(r, "translatedPort"),
+    });
+    const out: DnatRule[] = [];
+    for (const res of resources) {
+        if (res.isType(network.AzureFirewall)) {
+            for (const c of list(res.props, "natRuleCollections").filter(c => lower(get(c, "action", "type")) !== "snat")) {
+                out.push(...list(c, "rules").map(r => rule(res, `NAT rule collection ${get(c, "name")} of Azure Firewall ${label(res)}`, r)));
+            }
+        } else if (res.isType(network.FirewallPolicyRuleCollectionGroup)) {
+            for (const c of list(res.props, "ruleCollections").filter(c => lower(get(c, "ruleCollectionType")) === "firewallpolicynatrulecollection")) {
+                out.push(...list(c, "rules").filter(r => lower(get(r, "ruleType")) !== "networkrule" && lower(get(r, "ruleType")) !== "applicationrule")
+                    .map(r => rule(res, `NAT rule collection ${get(c, "name")} of firewall policy rule collection group ${label(res)}`, r)));
+            }
+        }
+    }
+    return out;
+}
+const UNKNOWN_ADDRESS = "(unknown until up)";
+
+/** Whether a DNAT rule listens on a public address: any destination that is not private (or `*`, or unknown). */
+function dnatIsPublic(r: DnatRule): boolean {
+    return r.destinations.length === 0 || r.destinations.some(d => {
+        try {
+            const addr = ipaddr.parse(d.trim());
+            return addr.range() === "unicast";
+        } catch {
+            return true; // "*", a service tag or an unreadable entry: treat as reachable from the Internet
+        }
+    });
+}
+
+export const loginNodeNoPublicDnat: StackValidationPolicy = {
+    name: "login-node-no-public-dnat",
+    description:
+        "Checks that no Azure Firewall NAT rule collection or firewall policy NAT rule collection translates traffic " +
+        "to a public firewall address into a login node (by its private IP, or a translated FQDN naming it), on any " +
+        "port. A DNAT rule to the login node is a public IP by another name: sshd (or any service) on the Internet, " +
+        "Bastion and its Entra sign-in bypassed. DNAT on the firewall's private address (traffic from peered or " +
+        "on-premises networks) is not a public route. None of Checkov, Trivy or Azure Policy has this check.",
+    severity: "critical",
+    enforcementLevel: "mandatory",
+    remediationSteps: "Delete the DNAT rule that targets the login node; users reach it through Azure Bastion.",
+    configSchema: { properties: { ...loginSchema } },
+    validateStack: (args, reportViolation) => {
+        const cfg = withDefaults(DEFAULT_LOGIN_CONFIG, args.getConfig<Partial<LoginConfig>>());
+        const rules = dnatRules(args.resources).filter(dnatIsPublic);
+        const nodes = rules.length > 0 ? findLoginVms(args.resources, cfg) : [];
+        if (nodes.length === 0) {
+            return args.notApplicable("no public DNAT rule and login node in the stack");
+        }
+        const undecided: (() => unknown)[] = [];
+        for (const node of nodes) {
+            const { vm, kind } = node;
+            const addresses = nodeAddresses(node, args.resources);
+            const names = [str(get(vm.props, "osProfile", "computerName")), str(get(vm.props, "name")), str(get(vm.props, "vmName"))]
+                .filter((x): x is string => !!x).map(lower);
+            for (const r of rules) {
+                const prop = r.res.isType(network.AzureFirewall) ? "natRuleCollections" : "ruleCollections";
+                const computedFromNode = dependenciesOf(r.res, prop).some(d => d === vm || node.nics.includes(d));
+                const hit = r.translatedAddress === UNKNOWN_ADDRESS ? computedFromNode
+                    : r.translatedFqdn && names.includes(lower(r.translatedFqdn.split(".")[0])) ? true
+                        : addresses.isNode(r.translatedAddress);
+                if (hit === "maybe") {
+                    undecided.push(addresses.decide);
+                    continue;
+                }
+                if (!hit) continue;
+                const to = r.translatedAddress === UNKNOWN_ADDRESS ? "its private IP (computed from it)" : String(r.translatedFqdn ?? r.translatedAddress);
+                reportViolation(
+                    `Login ${kind} ${label(vm)} (login node: ${node.why}): DNAT rule ${r.name} in ${r.where} forwards ` +
+                    `${r.destinations.join(", ") || "the firewall's address"} port ${r.ports} to ${to} ${portText(r.translatedPort)}, which exposes it to ` +
+                    "the Internet and bypasses Bastion. Fix: delete the DNAT rule (or point it at something that is not a login node); " +
+                    "reach the login node through Azure Bastion.", r.res.urn);
+            }
+        }
+        undecided.slice(0, 1).forEach(read => read());
     },
 };
 

@@ -3,10 +3,11 @@
 import { EnforcementLevel, Policies } from "@pulumi/policy";
 import { linuxVmPasswordAuthenticationDisabled, loginVmEntraSignInReady, vmCustomDataNoSecrets } from "./compute";
 import {
-    loginRoleAssignmentsMfaCapable, loginVmRoleAssignmentsRestricted, vmSignInConditionalAccessPresent, vmSignInConditionalAccessRequiresMfa,
+    loginRoleAssignmentsMfaCapable, loginVmRoleAssignmentsRestricted, vmSignInConditionalAccessExcludesNoLoginHolder, vmSignInConditionalAccessPresent,
+    vmSignInConditionalAccessRequiresMfa,
 } from "./identity";
 import {
-    bastionNativeClientTunneling, loginNodeNoPublicLoadBalancer, loginVmNicNoPublicIp, loginVmNoPublicIp, nsgNoManagementPortsFromInternet,
+    bastionNativeClientTunneling, loginNodeNoPublicDnat, loginNodeNoPublicLoadBalancer, loginVmNicNoPublicIp, loginVmNoPublicIp, nsgNoManagementPortsFromInternet,
 } from "./network";
 import { tagKeysUnambiguous } from "./tags";
 import { storageAccountNetworkRestricted } from "./storage";
@@ -22,9 +23,11 @@ export const policies: Policies = [
     loginVmNoPublicIp,
     loginVmNicNoPublicIp,
     loginNodeNoPublicLoadBalancer,
+    loginNodeNoPublicDnat,
     loginRoleAssignmentsMfaCapable,
     loginVmRoleAssignmentsRestricted,
     vmSignInConditionalAccessRequiresMfa,
+    vmSignInConditionalAccessExcludesNoLoginHolder,
     vmSignInConditionalAccessPresent,
     tagKeysUnambiguous,
     // Advisory by default (mandatory in config.strict.json): scanner-equivalent hygiene.

@@ -9,12 +9,15 @@ export const tagKeysUnambiguous: ResourceValidationPolicy = {
     description:
         "Checks that no resource has tag keys that differ only in case (e.g. slurm-node-role and Slurm-Node-Role). " +
         "Azure tag names are case-insensitive and only one value survives, so such a pair can shadow the login-node " +
-        "tag and hide a login node from tools that read tags. None of Checkov, Trivy or Azure Policy has this check.",
+        "tag and hide a login node from tools that read tags. Tags set through a TagAtScope (properties.tags) count. None of Checkov, Trivy or Azure Policy has this check.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps: "Keep one key per tag name; remove the duplicate that differs only in case.",
     validateResource: (args, reportViolation) => {
-        const tags = known(() => (args.props as { tags?: unknown }).tags);
+        // A TagAtScope sets (replaces) the tags of the resource at its scope through `properties.tags`.
+        const tags = args.type === "azure-native:resources:TagAtScope"
+            ? known(() => (args.props as { properties?: { tags?: unknown } }).properties?.tags)
+            : known(() => (args.props as { tags?: unknown }).tags);
         const conflicts = caseConflicts(tags);
         if (conflicts.length === 0) {
             return;

@@ -16,9 +16,9 @@ const POLICY_DIR = path.join(__dirname, "..", "..", "policy");
 const readConfig = (file: string) => JSON.parse(fs.readFileSync(path.join(POLICY_DIR, file), "utf8")) as PolicyPackConfigFile;
 
 const MANDATORY = [
-    "bastion-native-client-tunneling", "login-vm-no-public-ip", "login-vm-nic-no-public-ip", "login-node-no-public-load-balancer",
+    "bastion-native-client-tunneling", "login-vm-no-public-ip", "login-vm-nic-no-public-ip", "login-node-no-public-load-balancer", "login-node-no-public-dnat",
     "login-role-assignments-mfa-capable", "login-vm-role-assignments-restricted", "vm-sign-in-conditional-access-requires-mfa",
-    "vm-sign-in-conditional-access-present", "tag-keys-unambiguous", "vm-custom-data-no-secrets",
+    "vm-sign-in-conditional-access-present", "vm-sign-in-conditional-access-excludes-no-login-holder", "tag-keys-unambiguous", "vm-custom-data-no-secrets",
 ];
 const ADVISORY = [
     "nsg-no-ssh-rdp-from-internet", "linux-vm-password-authentication-disabled", "storage-account-network-restricted",
@@ -48,7 +48,8 @@ describe("policy pack metadata", () => {
         const props = (name: string) => Object.keys(policies.find(p => p.name === name)?.configSchema?.properties ?? {});
         assert.deepStrictEqual(props("bastion-native-client-tunneling"), ["allowedSkus"]);
         assert.deepStrictEqual(props("login-vm-no-public-ip"), ["loginTagName", "loginTagValue", "recogniseByEntraExtension", "loginSubnets"]);
-        assert.deepStrictEqual(props("vm-sign-in-conditional-access-present"), ["required"]);
+        assert.deepStrictEqual(props("vm-sign-in-conditional-access-present"), ["required", "allowedExcludedLocations"]);
+        assert.deepStrictEqual(props("vm-sign-in-conditional-access-requires-mfa"), ["allowedExcludedLocations"]);
         assert.deepStrictEqual(props("nsg-no-ssh-rdp-from-internet"), ["ports", "maxPublicSourceAddresses"]);
         assert.deepStrictEqual(props("login-role-assignments-mfa-capable"), ["loginRoleIds"]);
         assert.ok(props("login-vm-role-assignments-restricted").includes("additionalAllowedRoleIds"));
