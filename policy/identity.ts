@@ -557,7 +557,7 @@ export const vmSignInConditionalAccessExcludesNoLoginHolder: StackValidationPoli
                 // During preview the group's object ID is unknown in both places: linked through the resource it comes from.
                 const maybe = !byId && unknownExcluded && h.from.some(d => caDeps.has(d));
                 if (maybe) {
-                    undecided ??= () => (ca.props as Record<string, unknown>).conditions;
+                    undecided ??= () => touch((ca.props as Record<string, unknown>).conditions);
                     continue;
                 }
                 if (!byId) continue;

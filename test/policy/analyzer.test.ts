@@ -9,6 +9,7 @@ import { PolicyPackConfigFile, PolicyViolation, evaluatePolicies, resolvePolicyC
 import { POLICY_PACK_NAME, policies } from "../../policy/policies";
 import { AnalyzerInfo, ENGINE_UNKNOWN, POLICY_DIR, PolicyPackProcess, engineSecret } from "./analyzer";
 import { BYPASSES, assertCaught, baseStack, res } from "./bypasses";
+import { SECOND_LOOK } from "./second-look";
 import { b64, unknown } from "./util";
 
 const readConfig = (file: string) => JSON.parse(fs.readFileSync(path.join(POLICY_DIR, file), "utf8")) as PolicyPackConfigFile;
@@ -81,7 +82,7 @@ describe("policy pack through the analyzer gRPC protocol", function () {
         assert.deepStrictEqual(await pack.analyze(res(compute.VirtualMachineExtension, "x", { publisher: "p", type: "t" })), []);
     });
 
-    for (const c of BYPASSES) {
+    for (const c of [...BYPASSES, ...SECOND_LOOK]) {
         it(`bypass: ${c.title}`, async () => {
             await pack.configure(info, c.config ?? {});
             const caught = await pack.analyzeAll(c.violating());
@@ -89,6 +90,10 @@ describe("policy pack through the analyzer gRPC protocol", function () {
             assert.deepStrictEqual(summary(caught), summary(evaluatePolicies(c.violating(), c.config)), "gRPC and in-process results differ");
             await pack.configure(info, c.nearMissConfig ?? c.config ?? {});
             assert.deepStrictEqual(await pack.analyzeAll(c.nearMiss()), [], "near miss");
+            for (const m of c.moreNearMisses ?? []) {
+                await pack.configure(info, m.config ?? c.config ?? {});
+                assert.deepStrictEqual(await pack.analyzeAll(m.stack()), [], `near miss: ${m.title}`);
+            }
         });
     }
 });

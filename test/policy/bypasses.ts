@@ -19,17 +19,17 @@ import { ResourceClass, b64, typeOf, unknown } from "./util";
 export const URN_PREFIX = "urn:pulumi:dev::cyclecloud-slurm-entra::";
 export const res = (cls: ResourceClass | string, name: string, props: Record<string, unknown>, extra: Partial<EvaluatedResource> = {}): EvaluatedResource =>
     ({ type: typeOf(cls), name, urn: `${URN_PREFIX}${typeOf(cls)}::${name}`, props, ...extra });
-const urn = (cls: ResourceClass, name: string) => `${URN_PREFIX}${typeOf(cls)}::${name}`;
+export const urn = (cls: ResourceClass, name: string) => `${URN_PREFIX}${typeOf(cls)}::${name}`;
 
-const OTHER_RG_ID = `${SUB}/resourceGroups/rg-cluster`;
-const DISK_ID = `${RG_ID}/providers/Microsoft.Compute/disks/osdisk-login`;
-const LB_ID = `${RG_ID}/providers/Microsoft.Network/loadBalancers/lb-edge`;
-const LB_FE = `${LB_ID}/frontendIPConfigurations/fe`;
-const LB_POOL = `${LB_ID}/backendAddressPools/pool`;
-const LOGIN_SUBNET = `${RG_ID}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/login`;
-const COMPUTE_SUBNET = `${RG_ID}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/compute`;
-const PIP_ID = `${RG_ID}/providers/Microsoft.Network/publicIPAddresses/pip-edge`;
-const CUSTOM_ROLE_GUID = "5a1c3d6e-0000-4000-8000-00000000c0de";
+export const OTHER_RG_ID = `${SUB}/resourceGroups/rg-cluster`;
+export const DISK_ID = `${RG_ID}/providers/Microsoft.Compute/disks/osdisk-login`;
+export const LB_ID = `${RG_ID}/providers/Microsoft.Network/loadBalancers/lb-edge`;
+export const LB_FE = `${LB_ID}/frontendIPConfigurations/fe`;
+export const LB_POOL = `${LB_ID}/backendAddressPools/pool`;
+export const LOGIN_SUBNET = `${RG_ID}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/login`;
+export const COMPUTE_SUBNET = `${RG_ID}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/compute`;
+export const PIP_ID = `${RG_ID}/providers/Microsoft.Network/publicIPAddresses/pip-edge`;
+export const CUSTOM_ROLE_GUID = "5a1c3d6e-0000-4000-8000-00000000c0de";
 
 /** A login node stack that every policy passes with the default config (no Conditional Access policy in it). */
 export function baseStack(): EvaluatedResource[] {
@@ -51,15 +51,15 @@ export function baseStack(): EvaluatedResource[] {
     ];
 }
 
-function change(stack: EvaluatedResource[], name: string, props: Record<string, unknown>, extra: Partial<EvaluatedResource> = {}): EvaluatedResource[] {
+export function change(stack: EvaluatedResource[], name: string, props: Record<string, unknown>, extra: Partial<EvaluatedResource> = {}): EvaluatedResource[] {
     if (!stack.some(r => r.name === name)) throw new Error(`no ${name} in the stack`);
     return stack.map(r => (r.name === name ? { ...r, ...extra, props: { ...r.props, ...props } } : r));
 }
-const plus = (...extra: EvaluatedResource[]) => [...baseStack(), ...extra];
-const withNic = (props: Record<string, unknown>, extra: Partial<EvaluatedResource> = {}, stack = baseStack()) => change(stack, "login-nic", props, extra);
-const ipConfig = (extra: Record<string, unknown>) => [{ name: "ipconfig1", subnet: { id: LOGIN_SUBNET }, privateIPAddress: "10.40.1.4", ...extra }];
+export const plus = (...extra: EvaluatedResource[]) => [...baseStack(), ...extra];
+export const withNic = (props: Record<string, unknown>, extra: Partial<EvaluatedResource> = {}, stack = baseStack()) => change(stack, "login-nic", props, extra);
+export const ipConfig = (extra: Record<string, unknown>) => [{ name: "ipconfig1", subnet: { id: LOGIN_SUBNET }, privateIPAddress: "10.40.1.4", ...extra }];
 
-function loadBalancer(publicFrontend: boolean, extra: Record<string, unknown> = {}): EvaluatedResource {
+export function loadBalancer(publicFrontend: boolean, extra: Record<string, unknown> = {}): EvaluatedResource {
     return res(network.LoadBalancer, "lb", {
         id: LB_ID, name: "lb-edge", loadBalancerName: "lb-edge", resourceGroupName: "rg-slurm", sku: { name: "Standard" },
         frontendIPConfigurations: [publicFrontend ? { name: "fe", publicIPAddress: { id: PIP_ID } } : { name: "fe", subnet: { id: COMPUTE_SUBNET } }],
@@ -67,18 +67,18 @@ function loadBalancer(publicFrontend: boolean, extra: Record<string, unknown> = 
         ...extra,
     });
 }
-const natRule = { name: "ssh", frontendIPConfiguration: { id: LB_FE }, protocol: "Tcp", frontendPort: 50022, backendPort: 22 };
-const lbRule = { name: "https", frontendIPConfiguration: { id: LB_FE }, backendAddressPool: { id: LB_POOL }, protocol: "Tcp", frontendPort: 443, backendPort: 443 };
+export const natRule = { name: "ssh", frontendIPConfiguration: { id: LB_FE }, protocol: "Tcp", frontendPort: 50022, backendPort: 22 };
+export const lbRule = { name: "https", frontendIPConfiguration: { id: LB_FE }, backendAddressPool: { id: LB_POOL }, protocol: "Tcp", frontendPort: 443, backendPort: 443 };
 
-const assignment = (name: string, role: string, principalType: string | undefined, scope: string, extra: Record<string, unknown> = {}) =>
+export const assignment = (name: string, role: string, principalType: string | undefined, scope: string, extra: Record<string, unknown> = {}) =>
     res(authorization.RoleAssignment, name, { principalId: "p1", principalType, roleDefinitionId: role.startsWith("/") ? role : roleDefinitionId(role), scope, ...extra });
-const customRole = (dataActions: string[], actions: string[] = []) => res(authorization.RoleDefinition, "custom-role", {
+export const customRole = (dataActions: string[], actions: string[] = []) => res(authorization.RoleDefinition, "custom-role", {
     id: `${SUB}/providers/Microsoft.Authorization/roleDefinitions/${CUSTOM_ROLE_GUID}`, roleDefinitionId: CUSTOM_ROLE_GUID,
     roleName: "Cluster operator", scope: RG_ID, assignableScopes: [RG_ID],
     permissions: [{ actions, notActions: [], dataActions, notDataActions: [] }],
 });
 
-function conditionalAccess(conditions: Record<string, unknown> = {}, o: Record<string, unknown> = {}): EvaluatedResource {
+export function conditionalAccess(conditions: Record<string, unknown> = {}, o: Record<string, unknown> = {}): EvaluatedResource {
     return res(ConditionalAccessPolicy, "vm-mfa", {
         displayName: "Require MFA for Azure Linux VM Sign-In",
         state: "enabled",
@@ -96,7 +96,7 @@ function conditionalAccess(conditions: Record<string, unknown> = {}, o: Record<s
 const nsgWith = (...rules: Record<string, unknown>[]) => change(baseStack(), "nsg-login", {
     securityRules: rules.map((r, i) => ({ name: `rule${i}`, access: "Allow", direction: "Inbound", protocol: "Tcp", destinationPortRange: "22", priority: 100 + i, ...r })),
 });
-const customData = (script: string) => change(baseStack(), "login-vm", { osProfile: { ...(loginVmProps().osProfile as object), customData: b64(script) } });
+export const customData = (script: string) => change(baseStack(), "login-vm", { osProfile: { ...(loginVmProps().osProfile as object), customData: b64(script) } });
 const gzipB64 = (s: string) => gzipSync(Buffer.from(s)).toString("base64");
 const TEST_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n";
 
@@ -116,9 +116,13 @@ export interface BypassCase {
     nearMissConfig?: PolicyPackConfigFile;
     /** The violating stack cannot be decided during preview: an advisory "can't run" is expected instead. */
     decidedOnUp?: boolean;
+    /** Further compliant stacks of the same class (issue 18: at least as many near misses as violations). */
+    moreNearMisses?: { title: string; stack: () => EvaluatedResource[]; config?: PolicyPackConfigFile }[];
+    /** The class of issue 18 a case belongs to (1-6), for counting. */
+    issue18Class?: number;
 }
 
-const LOGIN_ONLY = { "login-vm-entra-sign-in-ready": "disabled" as const };
+export const LOGIN_ONLY = { "login-vm-entra-sign-in-ready": "disabled" as const };
 
 export const BYPASSES: BypassCase[] = [
     // ---- public exposure by other routes -------------------------------------------------------------------
@@ -460,7 +464,7 @@ export const BYPASSES: BypassCase[] = [
     },
 ];
 
-function vmssProps(ipExtra: Record<string, unknown>, o: Record<string, unknown> = {}, aadExtension?: boolean): Record<string, unknown> {
+export function vmssProps(ipExtra: Record<string, unknown>, o: Record<string, unknown> = {}, aadExtension?: boolean): Record<string, unknown> {
     return {
         name: "vmss-login", vmScaleSetName: "vmss-login", resourceGroupName: "rg-slurm",
         tags: aadExtension === undefined ? { "slurm-node-role": "login" } : {},
