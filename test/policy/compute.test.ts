@@ -76,7 +76,7 @@ describe("policy vm-custom-data-no-secrets", () => {
             /^userData contains .*storage account key/);
     });
     it("does not mistake settings for passwords", () => {
-        assert.deepStrictEqual(findSecrets("PasswordAuthentication no\nlock_passwd: true\nssh_pwauth: false\npassword: ${PW}\ncd $(pwd)\n"), []);
+        assert.deepStrictEqual(findSecrets("PasswordAuthentication no\nlock_passwd: true\nssh_pwauth: false\npassword: ${PW}\npasswd: $6$rounds$abc\ncd $(pwd)\n"), []);
         assert.strictEqual(decodeBase64("not base64!"), undefined);
         assert.strictEqual(decodeBase64(b64("munge")), "munge");
     });
