@@ -233,12 +233,12 @@ export function findSecrets(text: string): string[] {
         }
         // Registry and cloud logins with -p <literal> (the short form of --password): az login / az acr login,
         // docker/podman/nerdctl/buildah/skopeo/helm/oras login; redis-cli -a.
-        const shortP = /\b(az(?:\s+acr)?\s+login|(?:docker|podman|nerdctl|buildah|skopeo|oras|helm(?:\s+registry)?)\s+login)\b[^|;&]*?\s-p\s*(\S+)/.exec(line) ??
-            /\b(redis-cli)\b[^|;&]*?\s-a\s+(\S+)/.exec(line);
+        const shortP = /\b(az(?:\s+acr)?\s+login|(?:docker|podman|nerdctl|buildah|skopeo|oras|helm(?:\s+registry)?)\s+login)\b[^|;&]*?\s(-p)\s*(\S+)/.exec(line) ??
+            /\b(redis-cli)\b[^|;&]*?\s(-a)\s+(\S+)/.exec(line);
         if (shortP) {
-            const v = words(shortP[2])[0] ?? "";
+            const v = words(shortP[3])[0] ?? "";
             if (literal(v)) {
-                add(i, `a password (${shortP[1].replace(/\s+/g, " ")} -p)`);
+                add(i, `a password (${shortP[1].replace(/\s+/g, " ")} ${shortP[2]})`);
             }
         }
         // --password <literal> and its kin (--admin-password, --client-secret, --passphrase), space-separated form.

@@ -80,6 +80,37 @@ describe("policy vm-custom-data-no-secrets", () => {
         assert.strictEqual(decodeBase64("not base64!"), undefined);
         assert.strictEqual(decodeBase64(b64("munge")), "munge");
     });
+    it("reports the forms of issue 18: -p short forms, usermod -p, chpasswd, account keys, key files from inline data", () => {
+        const found = (t: string) => findSecrets(t).map(f => f.replace(/^line \d+: /, ""));
+        assert.deepStrictEqual(found("az login --service-principal -u app -p 'S3cr3t~value' --tenant t"), ["a password (az login -p)"]);
+        assert.deepStrictEqual(found("podman login reg.example -u u -p Pa55w0rd99"), ["a password (podman login -p)"]);
+        assert.deepStrictEqual(found("redis-cli -h cache -a S3cretRedis ping"), ["a password (redis-cli -a)"]);
+        assert.deepStrictEqual(found("usermod -p 'plain-text-oops' hpcadmin"), ["a password (usermod -p)"]);
+        assert.deepStrictEqual(found("echo 'Root-Pw-1' | passwd --stdin root"), ["a password piped into passwd --stdin"]);
+        assert.deepStrictEqual(found("printf '%s\\n' 'ops:0ps-Pass' | sudo chpasswd"), ["a password piped into chpasswd"]);
+        assert.deepStrictEqual(found("export AZURE_STORAGE_KEY=Xq3mK9vLp2RtY8wZc4NbH7sD1fG6jA0eU5iO3kM9nB2vC8xZ=="), ["a storage account key"]);
+        assert.deepStrictEqual(found("openssl pkcs12 -export -in c.crt -inkey k.key -out /etc/x.pfx -passout pass:Expo7t"), ["a password (openssl pass:)"]);
+        assert.deepStrictEqual(found("git clone https://deploy:glpat-AbCdEf123456@gitlab.example/hpc/config.git"), ["a password in a URL"]);
+        assert.deepStrictEqual(found("xxd -r -p > /etc/munge/munge.key <<EOF\n0a1b2c3d4e5f\nEOF"), ["an inline munge key (base64 decoded into munge.key), from a here-document"]);
+        assert.deepStrictEqual(found("tee /etc/krb5.keytab <<< 'BQIAAABFAAEAC0VYQU1QTEUuQ09N'"), ["inline key material (written from data in the script into krb5.keytab), from a here-string"]);
+        assert.deepStrictEqual(found("#cloud-config\nwrite_files:\n  - path: /etc/slurm/jwt_hs256.key\n    encoding: b64\n    content: c2VjcmV0\n"),
+            ["inline key material (cloud-init write_files content of jwt_hs256.key)"]);
+    });
+    it("does not report values fetched at boot, lock markers, public keys or sudoers tags (issue 18 false alarms)", () => {
+        for (const t of [
+            "az keyvault secret show --vault-name kv --name munge --query value -o tsv | base64 -d > /etc/munge/munge.key",
+            "K=$(az keyvault secret show --vault-name kv --name jwt --query value -o tsv)\necho \"$K\" | base64 -d > /etc/slurm/jwt_hs256.key",
+            "usermod -p '!' svc\nuseradd -m -p '*' slurm\nusermod -p \"$HASH\" alice",
+            "echo \"alice:$(openssl rand -base64 24)\" | chpasswd\necho \"$ROOT_PW\" | passwd --stdin root",
+            "az storage blob list --account-name st --account-key \"$KEY\" -c c",
+            "echo 'ssh-ed25519 AAAAC3Nza admin' > /home/a/.ssh/id_ed25519.pub\ncat > /etc/ssh/ssh_known_hosts <<'EOF'\nhead ssh-ed25519 AAAA\nEOF",
+            "#cloud-config\nusers:\n  - name: a\n    sudo: ALL=(ALL) NOPASSWD:ALL\n",
+            "git clone https://github.com/Azure/cyclecloud-slurm.git\ncurl -u \"$USER:$TOKEN\" https://$USER:$TOKEN@example.com/x",
+            "openssl rand -base64 32 > /etc/slurm/jwt_hs256.key\ndd if=/dev/urandom bs=1 count=1024 > /etc/munge/munge.key",
+        ]) {
+            assert.deepStrictEqual(findSecrets(t), [], t);
+        }
+    });
     it("is not applicable to other types", () => {
         assertNotApplicable(runResourcePolicy(policy, network.NetworkInterface, { customData: b64(PRIVATE_KEY) }));
     });

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { PUBLIC_IPV4_ADDRESSES, internetServiceTag, publicCoverage } from "../../policy/addresses";
 import {
-    BUILT_IN_ROLES, DISK_ROUTES, NIC_ROUTES, VM_LOGIN_ROUTES, VM_ROOT_ROUTES, actionMatches, builtInRole, grants, routesGranted,
+    BUILT_IN_ROLES, DISK_ROUTES, NIC_ROUTES, VMSS_ROOT_ROUTES, VM_LOGIN_ROUTES, VM_ROOT_ROUTES, actionMatches, builtInRole, grants, routesGranted,
 } from "../../policy/roles";
 import { ROLE } from "./fixtures";
 
@@ -33,6 +33,22 @@ describe("roles: what a role grants", () => {
         assert.deepStrictEqual(names(routesGranted(BUILT_IN_ROLES["602da2ba-a5c2-41da-b01d-5360126ab525"].permissions, VM_LOGIN_ROUTES)), []);
         assert.deepStrictEqual(names(routesGranted(BUILT_IN_ROLES["959f8984-c045-4866-89c7-12bf9737be2e"].permissions, DISK_ROUTES)), ["download/action", "upload/action"]);
         assert.deepStrictEqual(names(routesGranted(BUILT_IN_ROLES["4d97b98b-1d4f-4787-a291-c67834d212e7"].permissions, NIC_ROUTES)), ["networkInterfaces/write"]);
+    });
+    it("counts role assignment writes on a NIC or disk as a route unless the role's condition limits what it can assign", () => {
+        const on = (guid: string, routes: typeof NIC_ROUTES) => names(routesGranted(BUILT_IN_ROLES[guid].permissions, routes, BUILT_IN_ROLES[guid].assignableRoleIds));
+        assert.deepStrictEqual(on(ROLE.userAccessAdministrator, NIC_ROUTES), ["roleAssignments/write"]);
+        assert.deepStrictEqual(on(ROLE.userAccessAdministrator, DISK_ROUTES), ["roleAssignments/write"]);
+        assert.deepStrictEqual(on("f58310d9-a9f6-439a-9e8d-f62e7b41a168", NIC_ROUTES), ["roleAssignments/write"]);
+        // Virtual Machine Data Access Administrator may assign only the VM login roles: no NIC or disk write that way...
+        assert.deepStrictEqual(on("66f75aeb-eabe-4b70-9f1e-c350c4c9ad04", NIC_ROUTES), []);
+        assert.deepStrictEqual(on("66f75aeb-eabe-4b70-9f1e-c350c4c9ad04", DISK_ROUTES), []);
+        // ...but on the VM, handing a login role to a service principal is a route.
+        assert.deepStrictEqual(on("66f75aeb-eabe-4b70-9f1e-c350c4c9ad04", VM_ROOT_ROUTES), ["roleAssignments/write"]);
+    });
+    it("knows the scale-set instance routes, managed Run Commands included", () => {
+        const custom = [{ actions: ["Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommands/write"], notActions: [], dataActions: [], notDataActions: [] }];
+        assert.deepStrictEqual(names(routesGranted(custom, VMSS_ROOT_ROUTES)), ["runCommands/write"]);
+        assert.deepStrictEqual(names(routesGranted(custom, VM_ROOT_ROUTES)), []);
     });
 });
 
