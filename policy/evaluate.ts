@@ -9,7 +9,7 @@ import * as policyProxy from "@pulumi/policy/proxy";
 import { PolicyConfigJSONSchema } from "@pulumi/policy/schema";
 import { Resource } from "@pulumi/pulumi";
 import { isUnknownValueError } from "./common";
-import { PACK_ENFORCEMENT_LEVEL, POLICY_PACK_NAME, policies as packPolicies } from "./policies";
+import { PACK_ENFORCEMENT_LEVEL, POLICY_PACK_NAME, policies as packPolicies } from "./catalog";
 
 /** A resource as the offline plan or a mocks-based test sees it. `props` are its inputs/outputs. */
 export interface EvaluatedResource {

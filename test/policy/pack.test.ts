@@ -54,6 +54,16 @@ describe("policy pack metadata", () => {
         assert.deepStrictEqual(props("login-role-assignments-mfa-capable"), ["loginRoleIds"]);
         assert.ok(props("login-vm-role-assignments-restricted").includes("additionalAllowedRoleIds"));
     });
+    it("has no import cycle between the pack's modules (issue 20)", () => {
+        const imports = new Map(fs.readdirSync(POLICY_DIR).filter(f => f.endsWith(".ts")).map(f => [f.replace(/\.ts$/, ""),
+            [...fs.readFileSync(path.join(POLICY_DIR, f), "utf8").matchAll(/from "\.\/([\w-]+)"/g)].map(m => m[1])]));
+        const visit = (m: string, trail: string[]): void => {
+            assert.ok(!trail.includes(m), `import cycle: ${[...trail, m].join(" -> ")}`);
+            (imports.get(m) ?? []).forEach(d => visit(d, [...trail, m]));
+        };
+        [...imports.keys()].forEach(m => visit(m, []));
+        assert.ok((imports.get("evaluate") ?? []).includes("catalog"), "evaluate.ts reads the policy list from catalog.ts");
+    });
     it("documents every policy in policy/README.md", () => {
         const readme = fs.readFileSync(path.join(POLICY_DIR, "README.md"), "utf8");
         for (const p of policies) {

@@ -330,6 +330,18 @@ export const SECOND_LOOK: BypassCase[] = [
             assignment("ci-owner", ROLE.owner, "ServicePrincipal", RG_ID)],
     },
     {
+        issue18Class: 5, title: "an untagged scale set tagged login through TagAtScope (by literal ID while its own ID is unknown), with a public IP configuration",
+        policies: ["login-vm-nic-no-public-ip"], level: "mandatory",
+        message: /Login scale set login-vmss \(vmss-login\) \(login node: tag slurm-node-role=login set by TagAtScope vmss-tags\) gets a public IP/,
+        violating: () => plus(res(compute.VirtualMachineScaleSet, "login-vmss", vmssProps({ publicIPAddressConfiguration: { name: "pip" } }, {}, false)),
+            tagAtScope("vmss-tags", VMSS_ID, { "slurm-node-role": "login" })),
+        nearMiss: () => plus(res(compute.VirtualMachineScaleSet, "login-vmss", vmssProps({ publicIPAddressConfiguration: { name: "pip" } }, {}, false)),
+            tagAtScope("vmss-tags", VMSS_ID, { "slurm-node-role": "compute" })),
+        moreNearMisses: [{ title: "the login TagAtScope names a scale set of the same name in another resource group",
+            stack: () => plus(res(compute.VirtualMachineScaleSet, "login-vmss", vmssProps({ publicIPAddressConfiguration: { name: "pip" } }, {}, false)),
+                tagAtScope("vmss-tags", `${OTHER_RG_ID}/providers/Microsoft.Compute/virtualMachineScaleSets/vmss-login`, { "slurm-node-role": "login" })) }],
+    },
+    {
         issue18Class: 5, title: "TagAtScope with tag keys that differ only in case",
         policies: ["tag-keys-unambiguous"], level: "mandatory",
         message: /tags has keys that differ only in case: "Slurm-Node-Role", "slurm-node-role"/,
