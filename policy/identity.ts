@@ -84,6 +84,8 @@ interface Targets {
     sure: Target[];
     /** The scope is exactly one of these, which cannot be told apart until `up`. */
     alternatives: Target[];
+    /** The first alternative is by far the likeliest (`scope: vm.id`): a route on it is reported at once. */
+    likeliestFirst?: boolean;
     /** A read of the value that decides it, for the runtime's "can't run during preview" advisory. */
     decide?: () => unknown;
 }
@@ -170,11 +172,13 @@ function targetsOf(assignment: PolicyResource, node: LoginVm): Targets {
     }
     // Unknown during preview: the scope is what it was computed from.
     const deps = dependenciesOf(assignment, "scope");
+    let likeliestFirst = false;
     const decide = () => assignment.props.scope;
     for (const dep of deps) {
         if (dep === node.vm) {
             if (node.kind === "VM") {
-                // The VM's ID, or an ID it outputs: its OS disk or a NIC. Which one is known on `up`.
+                // The VM's ID (almost always), or an ID it outputs: its OS disk or a NIC. Which one is known on `up`.
+                likeliestFirst = true;
                 alternatives.push({ what: "vm", text: `${vmText} (the scope is computed from it)` },
                     { what: "disk", text: `the OS disk of login VM ${label(node.vm)} (the scope is computed from the VM)` },
                     { what: "nic", text: `a NIC of login VM ${label(node.vm)} (the scope is computed from the VM)` });
@@ -204,7 +208,7 @@ function targetsOf(assignment: PolicyResource, node: LoginVm): Targets {
     if (deps.length === 0) {
         return { sure: [], alternatives: [{ what: "vm", text: vmText }, { what: "none", text: "" }], decide };
     }
-    return { sure: out, alternatives, decide };
+    return { sure: out, alternatives, decide, likeliestFirst };
 }
 
 function scopeText(scope: string, targetId: string | undefined): string {
@@ -282,7 +286,7 @@ export const loginVmRoleAssignmentsRestricted: StackValidationPolicy = {
             const who = typeof principalType === "string" && principalType !== "" ? `a ${principalType}` : "a principal of unstated type";
             const role = permissionsOf(assignment, roleDefs);
             for (const node of nodes) {
-                const { sure, alternatives, decide } = targetsOf(assignment, node);
+                const { sure, alternatives, decide, likeliestFirst } = targetsOf(assignment, node);
                 if (sure.length === 0 && alternatives.length === 0) {
                     continue;
                 }
@@ -311,8 +315,8 @@ export const loginVmRoleAssignmentsRestricted: StackValidationPolicy = {
                 let routes = sure.flatMap(routesOn);
                 if (routes.length === 0 && alternatives.length > 0) {
                     const each = alternatives.map(routesOn);
-                    if (each.every(r => r.length > 0)) {
-                        routes = each[0]; // a route whichever the scope turns out to be
+                    if (each.every(r => r.length > 0) || (likeliestFirst && each[0].length > 0)) {
+                        routes = each[0]; // a route whichever the scope turns out to be, or on the likeliest one
                     } else if (each.some(r => r.length > 0)) {
                         undecided.push(decide ?? (() => assignment.props.scope));
                         continue;

@@ -134,6 +134,15 @@ export const SECOND_LOOK: BypassCase[] = [
         nearMiss: () => plus(flexibleSet(false), poolVm(), assignment("ci-vmc", ROLE.virtualMachineContributor, "ServicePrincipal", `${POOL_RG_ID}/providers/Microsoft.Compute/virtualMachines/vm-login-2`)),
     },
     {
+        issue18Class: 1, title: "custom role with managed Run Commands on a scope computed from the new login VM (scope: vm.id) is reported in preview",
+        policies: [ROLES], level: "mandatory",
+        message: /custom role custom-role .* on login VM login-vm \(vm-login\) .*\(the scope is computed from it\): it can run commands as root \(managed Run Command\)/,
+        violating: () => withScopeFrom([...newVm(), customRole([], ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compute/virtualMachines/runCommands/write"]),
+            assignment("ops-runcmd", CUSTOM_ROLE_GUID, "User", unknown.string)], "ops-runcmd", urn(compute.VirtualMachine, "login-vm")),
+        nearMiss: () => withScopeFrom([...newVm(), customRole([], ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compute/virtualMachines/runCommands/read"]),
+            assignment("ops-runcmd", CUSTOM_ROLE_GUID, "User", unknown.string)], "ops-runcmd", urn(compute.VirtualMachine, "login-vm")),
+    },
+    {
         issue18Class: 1, title: "Data Operator for Managed Disks on a scope computed from the new login VM (its OS disk ID): decided on up",
         policies: [ROLES], level: "advisory", decidedOnUp: true,
         message: /can't run policy 'login-vm-role-assignments-restricted'.*during preview/,
