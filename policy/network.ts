@@ -1,6 +1,7 @@
 // Network policies: Bastion native-client tunneling, no public IP on login nodes, no SSH/RDP from the Internet.
 import * as compute from "@pulumi/azure-native/compute";
 import * as network from "@pulumi/azure-native/network";
+import * as arm from "@pulumi/azure-native/resources";
 import {
     PolicyResource, ReportViolation, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy, validateResourceOfType,
 } from "@pulumi/policy";
@@ -10,7 +11,7 @@ import {
     DEFAULT_LOGIN_CONFIG, LoginConfig, arr, touch, dependenciesOf, hasLoginTag, idOf, isLoginSubnet, known, loginSchema, lower, normaliseId,
     undecidedUntilUp, withDefaults,
 } from "./common";
-import { LoginVm, findLoginVms, get, inlineIpConfigs, isAtOrBelow, label, list, parseId, resourceGroupOf, str } from "./graph";
+import { LoginVm, findLoginVms, get, inlineIpConfigs, isAtOrBelow, label, list, parseId, resourceGroupOf, str, tagsScopeIs } from "./graph";
 
 // ---------------------------------------------------------------------------------------------------------------
 // 1. Bastion native-client tunneling
@@ -160,7 +161,12 @@ export const loginVmNicNoPublicIp: StackValidationPolicy = {
     validateStack: (args, reportViolation) => {
         const cfg = withDefaults(DEFAULT_LOGIN_CONFIG, args.getConfig<Partial<LoginConfig>>());
         const nodes = findLoginVms(args.resources, cfg);
-        if (nodes.length === 0) {
+        // NICs marked as login NICs by a TagAtScope (the resource policy 2a sees only the NIC's own tags).
+        const tagScopes = args.resources.filter(r => r.isType(arm.TagAtScope) &&
+            known(() => hasLoginTag(get(r.props, "properties", "tags") as Record<string, string>, cfg), false));
+        const taggedNics = args.resources.filter(r => r.isType(network.NetworkInterface))
+            .map(nic => ({ nic, tag: tagScopes.find(t => tagsScopeIs(t, nic)) })).filter(x => x.tag);
+        if (nodes.length === 0 && taggedNics.length === 0) {
             return args.notApplicable("no login node in the stack");
         }
         const pips = args.resources.filter(r => r.isType(network.PublicIPAddress));
@@ -198,6 +204,16 @@ export const loginVmNicNoPublicIp: StackValidationPolicy = {
                             `Fix: dissociate and delete it. ${noPublicIpFix}`, pip.urn);
                     }
                 }
+            }
+        }
+        for (const { nic, tag } of taggedNics) {
+            const withPip = list(nic.props, "ipConfigurations").filter(c => !!get(c, "publicIPAddress"));
+            if (withPip.length > 0 && !reported.has(nic.urn)) {
+                reported.add(nic.urn);
+                reportViolation(
+                    `NIC ${label(nic)} carries tag ${cfg.loginTagName}=${cfg.loginTagValue} (set by TagAtScope ${label(tag as PolicyResource)}) and has a ` +
+                    `public IP on ipConfigurations ${withPip.map(c => get(c, "name")).join(", ")}. Fix: remove publicIPAddress from its ipConfigurations. ${noPublicIpFix}`,
+                    nic.urn);
             }
         }
         decideOnUp(nodes);

@@ -351,6 +351,13 @@ export const SECOND_LOOK: BypassCase[] = [
                 tagAtScope("vmss-tags", `${OTHER_RG_ID}/providers/Microsoft.Compute/virtualMachineScaleSets/vmss-login`, { "slurm-node-role": "login" })) }],
     },
     {
+        issue18Class: 5, title: "a NIC tagged login through TagAtScope, with a public IP",
+        policies: ["login-vm-nic-no-public-ip"], level: "mandatory",
+        message: /NIC login-nic \(nic-login\) carries tag slurm-node-role=login \(set by TagAtScope nic-tags\) and has a public IP/,
+        violating: () => [...withNic({ ipConfigurations: ipConfig({ publicIPAddress: { id: PIP_ID } }) }, {}, untagged()), tagAtScope("nic-tags", NIC_ID, { "slurm-node-role": "login" })],
+        nearMiss: () => [...withNic({ ipConfigurations: ipConfig({ publicIPAddress: { id: PIP_ID } }) }, {}, untagged()), tagAtScope("nic-tags", NIC_ID, { "slurm-node-role": "compute" })],
+    },
+    {
         issue18Class: 5, title: "TagAtScope with tag keys that differ only in case",
         policies: ["tag-keys-unambiguous"], level: "mandatory",
         message: /tags has keys that differ only in case: "Slurm-Node-Role", "slurm-node-role"/,
