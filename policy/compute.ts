@@ -76,7 +76,8 @@ function words(text: string): string[] {
 
 /** The data words `echo`/`printf` print in `segment` (options and a printf format dropped). */
 function printedWords(segment: string): string[] | undefined {
-    const m = /^\s*(?:sudo\s+)?(echo|printf)\b(.*)$/.exec(segment);
+    // Also inside a cloud-init runcmd item (`- echo …`, `[bash, -c, "echo …"]`) or after `bash -c "`.
+    const m = /(?:^|[\s"'[(,-])(?:sudo\s+)?(echo|printf)\s(.*)$/.exec(segment);
     if (!m) {
         return undefined;
     }

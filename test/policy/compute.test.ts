@@ -93,6 +93,8 @@ describe("policy vm-custom-data-no-secrets", () => {
         assert.deepStrictEqual(found("git clone https://deploy:glpat-AbCdEf123456@gitlab.example/hpc/config.git"), ["a password in a URL"]);
         assert.deepStrictEqual(found("xxd -r -p > /etc/munge/munge.key <<EOF\n0a1b2c3d4e5f\nEOF"), ["an inline munge key (base64 decoded into munge.key), from a here-document"]);
         assert.deepStrictEqual(found("tee /etc/krb5.keytab <<< 'BQIAAABFAAEAC0VYQU1QTEUuQ09N'"), ["inline key material (written from data in the script into krb5.keytab), from a here-string"]);
+        assert.deepStrictEqual(found("#cloud-config\nruncmd:\n  - echo 'c2VjcmV0a2V5' | base64 -d > /etc/munge/munge.key\n  - [bash, -c, \"echo 'hpcadmin:Pa55-w0rd' | chpasswd\"]\n"),
+            ["an inline munge key (base64 decoded into munge.key)", "a password piped into chpasswd"]);
         assert.deepStrictEqual(found("#cloud-config\nwrite_files:\n  - path: /etc/slurm/jwt_hs256.key\n    encoding: b64\n    content: c2VjcmV0\n"),
             ["inline key material (cloud-init write_files content of jwt_hs256.key)"]);
     });
