@@ -233,9 +233,10 @@ export function findSecrets(text: string): string[] {
             add(i, `a password (${mysql[1]} -p...)`);
         }
         // Registry and cloud logins with -p <literal> (the short form of --password): az login / az acr login,
-        // docker/podman/nerdctl/buildah/skopeo/helm/oras login; redis-cli -a.
+        // docker/podman/nerdctl/buildah/skopeo/helm/oras login; redis-cli -a, sqlcmd -P, htpasswd -b.
         const shortP = /\b(az(?:\s+acr)?\s+login|(?:docker|podman|nerdctl|buildah|skopeo|oras|helm(?:\s+registry)?)\s+login)\b[^|;&]*?\s(-p)\s*(\S+)/.exec(line) ??
-            /\b(redis-cli)\b[^|;&]*?\s(-a)\s+(\S+)/.exec(line);
+            /\b(redis-cli)\b[^|;&]*?\s(-a)\s+(\S+)/.exec(line) ?? /\b(sqlcmd)\b[^|;&]*?\s(-P)\s*(\S+)/.exec(line) ??
+            /\b(htpasswd)\s+(-\w*b\w*)\s+(?:-\S+\s+)*\S+\s+\S+\s+(\S+)/.exec(line);
         if (shortP) {
             const v = words(shortP[3])[0] ?? "";
             if (literal(v)) {

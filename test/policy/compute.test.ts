@@ -86,6 +86,8 @@ describe("policy vm-custom-data-no-secrets", () => {
         assert.deepStrictEqual(found("podman login reg.example -u u -p Pa55w0rd99"), ["a password (podman login -p)"]);
         assert.deepStrictEqual(found("redis-cli -h cache -a S3cretRedis ping"), ["a password (redis-cli -a)"]);
         assert.deepStrictEqual(found("usermod -p 'plain-text-oops' hpcadmin"), ["a password (usermod -p)"]);
+        assert.deepStrictEqual(found("htpasswd -bc /etc/nginx/.htpasswd admin Adm1nPass\nsqlcmd -S db -U sa -P 'Sa-Passw0rd' -Q 'select 1'"),
+            ["a password (htpasswd -bc)", "a password (sqlcmd -P)"]);
         assert.deepStrictEqual(found("echo 'Root-Pw-1' | passwd --stdin root"), ["a password piped into passwd --stdin"]);
         assert.deepStrictEqual(found("printf '%s\\n' 'ops:0ps-Pass' | sudo chpasswd"), ["a password piped into chpasswd"]);
         assert.deepStrictEqual(found("export AZURE_STORAGE_KEY=Xq3mK9vLp2RtY8wZc4NbH7sD1fG6jA0eU5iO3kM9nB2vC8xZ=="), ["a storage account key"]);
