@@ -9,8 +9,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { architectureDot, architectureView } from "./plan/architecture";
 import { renderSvg, toDot } from "./plan/diagram";
-import { estimate } from "./plan/estimate";
-import { buildModel } from "./plan/model";
+import { Estimate, estimate } from "./plan/estimate";
+import { PlanModel, buildModel } from "./plan/model";
 import { PROJECT, runPlan } from "./plan/run";
 
 export const ROOT = path.resolve(__dirname, "..");
@@ -52,12 +52,24 @@ export function planSample(lines: string[]): string {
     return ["```", ...out, "```"].join("\n");
 }
 
-export async function generateDocs(): Promise<Generated[]> {
+export interface DevPlan {
+    /** What `npm run plan` printed. */
+    printed: string[];
+    model: PlanModel;
+    est: Estimate;
+}
+
+/** The dev stack's plan, as `npm run plan` makes it (nothing written). */
+export async function planDev(): Promise<DevPlan> {
     const printed: string[] = [];
     const run = await runPlan({ stack: "dev", noWrite: true, print: l => printed.push(l), printError: l => printed.push(l) });
     if (run.exitCode !== 0 || !run.sim) throw new Error(`the dev stack's plan failed (exit ${run.exitCode}):\n${printed.join("\n")}`);
     const model = buildModel(run.sim);
-    const est = estimate(model);
+    return { printed, model, est: estimate(model) };
+}
+
+export async function generateDocs(dev?: DevPlan): Promise<Generated[]> {
+    const { printed, model, est } = dev ?? await planDev();
     const dependency = await renderSvg(toDot(model, est, { title: `${PROJECT} — stack dev: dependency graph, critical path in red (simulated plan)` }));
     const view = architectureView(model.resources);
     const architecture = await renderSvg(architectureDot(view, `${PROJECT} — stack dev: who reaches what (from the simulated plan)`));
