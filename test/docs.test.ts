@@ -74,6 +74,18 @@ function secretsOnCommandLine(text: string): string[] {
     return found;
 }
 
+/** GitHub's anchors of a Markdown text's headings (lower case, punctuation dropped, spaces to hyphens). */
+function headingsOf(md: string): string[] {
+    const out: string[] = [];
+    let fence = false;
+    for (const line of md.split("\n")) {
+        if (line.startsWith("```")) fence = !fence;
+        const m = !fence && /^#{1,6} (.+)$/.exec(line);
+        if (m) out.push(m[1].trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/ /g, "-"));
+    }
+    return out;
+}
+
 describe("README and docs against the plan (npm run docs)", function () {
     let dev: DevPlan;
     let generated: Generated[];
@@ -86,6 +98,10 @@ describe("README and docs against the plan (npm run docs)", function () {
 
     it("README's plan sample and docs/*-dev.svg are what the plan gives now (else: npm run docs)", () => {
         assert.deepStrictEqual(staleFiles(generated), [], "stale: run `npm run docs` and commit the result");
+        const graph = decode(generated.find(g => g.file.endsWith("dependency-graph-dev.svg"))!.content);
+        for (const c of dev.model.resources.filter(r => r.type === "command:remote:Command")) {
+            assert.ok(graph.includes(`>${c.name}</text>`), `the dependency graph lacks ${c.name}`);
+        }
         const readme = generated.find(g => g.file.endsWith("README.md"))!.content;
         const customs = dev.model.resources.filter(r => r.custom).length;
         assert.ok(readme.includes(`Resources: ${customs} to create, in ${dev.model.resources.length - customs} components`));
@@ -205,6 +221,8 @@ describe("README and docs against the plan (npm run docs)", function () {
         const components = new Set(dev.model.resources.filter(r => !r.custom).map(r => r.type));
         assert.deepStrictEqual([...listed].sort(), [...components].sort(), "README's component table vs the plan's components");
         assert.ok(!/does not yet install the\s+publisher/.test(readme), "Known limits must not deny what cloud-init installs");
+        const anchors = new Set(headingsOf(readme));
+        for (const m of readme.matchAll(/\]\(#([a-z0-9-]+)\)/g)) assert.ok(anchors.has(m[1]), `README links to #${m[1]}, which no heading makes`);
     });
 
     it("secrets are set by prompt or from a file, never on a command line; one deploy key everywhere", () => {
