@@ -12,6 +12,8 @@ import { renderSvg, toDot } from "./plan/diagram";
 import { Estimate, estimate } from "./plan/estimate";
 import { PlanModel, buildModel } from "./plan/model";
 import { PROJECT, runPlan } from "./plan/run";
+import YAML from "yaml";
+import { ConfigError, parseSettings } from "../components/config";
 
 export const ROOT = path.resolve(__dirname, "..");
 export const README = path.join(ROOT, "README.md");
@@ -68,12 +70,31 @@ export async function planDev(): Promise<DevPlan> {
     return { printed, model, est: estimate(model) };
 }
 
+/**
+ * What `pulumi up` prints for a bad config (README "Deploy"): the dev stack's config with two bad values, through
+ * the program's own validation (components/config.ts), which the plan runs too.
+ */
+export function invalidConfigSample(): string {
+    const doc = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
+    const input: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(doc.config)) if (k.startsWith(`${PROJECT}:`)) input[k.slice(PROJECT.length + 1)] = v;
+    Object.assign(input, { nfsQuotaGiB: "50", bastionSku: "Basic" });
+    try {
+        parseSettings(input, "dev");
+    } catch (e) {
+        if (e instanceof ConfigError) return ["```", "$ pulumi up --policy-pack policy", "...", `error: ${e.message}`, "```"].join("\n");
+        throw e;
+    }
+    throw new Error("the program accepted nfsQuotaGiB 50 and bastionSku Basic; update scripts/docs.ts");
+}
+
 export async function generateDocs(dev?: DevPlan): Promise<Generated[]> {
     const { printed, model, est } = dev ?? await planDev();
     const dependency = await renderSvg(toDot(model, est, { title: `${PROJECT} — stack dev: dependency graph, critical path in red (simulated plan)` }));
     const view = architectureView(model.resources);
     const architecture = await renderSvg(architectureDot(view, `${PROJECT} — stack dev: who reaches what (from the simulated plan)`));
-    const readme = replaceBlock(fs.readFileSync(README, "utf8"), "plan-sample", planSample(printed));
+    const readme = replaceBlock(replaceBlock(fs.readFileSync(README, "utf8"), "plan-sample", planSample(printed)),
+        "invalid-config", invalidConfigSample());
     return [
         { file: README, content: readme },
         { file: ARCHITECTURE_SVG, content: architecture },
