@@ -9,7 +9,7 @@ import { ArchitectureView, architectureView } from "../scripts/plan/architecture
 import { MONO_EM } from "../scripts/plan/diagram";
 import { PlanResource } from "../scripts/plan/model";
 import { DevPlan, Generated, ROOT, generateDocs, planDev, planSample, replaceBlock, staleFiles } from "../scripts/docs";
-import { DEPLOY_KEY_FILE, SECRET_KEYS, secretProblems, setSecretCommand } from "../components/config";
+import { CONFIG_KEYS, DEFAULTS, DEPLOY_KEY_FILE, SECRET_KEYS, secretProblems, setSecretCommand } from "../components/config";
 
 const read = (rel: string) => fs.readFileSync(path.join(ROOT, rel), "utf8");
 
@@ -223,6 +223,24 @@ describe("README and docs against the plan (npm run docs)", function () {
         assert.ok(!/does not yet install the\s+publisher/.test(readme), "Known limits must not deny what cloud-init installs");
         const anchors = new Set(headingsOf(readme));
         for (const m of readme.matchAll(/\]\(#([a-z0-9-]+)\)/g)) assert.ok(anchors.has(m[1]), `README links to #${m[1]}, which no heading makes`);
+    });
+
+    it("README's configuration reference has every key, and each default as the program has it", () => {
+        const readme = read("README.md");
+        const sec = readme.slice(readme.indexOf("## Configuration reference"), readme.indexOf("\n## ", readme.indexOf("## Configuration reference") + 5));
+        const table = new Map<string, string>();
+        for (const row of sec.split("\n").filter(l => l.startsWith("| `")).map(l => l.split(" | "))) {
+            const keys = [...row[0].matchAll(/`([A-Za-z]+)`/g)].map(m => m[1]);
+            const defaults = row[1].split(" / ");
+            keys.forEach((k, i) => table.set(k, (defaults.length === keys.length ? defaults[i] : row[1]).trim()));
+        }
+        const known = [...CONFIG_KEYS, ...Object.keys(SECRET_KEYS)];
+        assert.deepStrictEqual(known.filter(k => !table.has(k)), [], "keys without a row");
+        assert.deepStrictEqual([...table.keys()].filter(k => !known.includes(k)), [], "rows for keys the program does not read");
+        for (const [key, value] of Object.entries(DEFAULTS)) {
+            const cells = [...table.get(key)!.matchAll(/`([^`]+)`/g)].map(m => m[1]);
+            assert.ok(cells.includes(String(value)), `${key}: the program's default is ${String(value)}, README says ${table.get(key)}`);
+        }
     });
 
     it("secrets are set by prompt or from a file, never on a command line; one deploy key everywhere", () => {
