@@ -153,7 +153,9 @@ export function architectureView(resources: PlanResource[]): ArchitectureView {
     const deps = (r: PlanResource, prop: string) => (r.propertyDependencies[prop] ?? []).map(u => byUrn.get(u)).filter((x): x is PlanResource => !!x);
 
     // Subnets and the NSG on each.
-    const subnets = ofType("azure-native:network:Subnet").map(s => ({
+    // Sorted wherever registration order shows through: it varies with timing, the picture must not.
+    const byName = (x: PlanResource, y: PlanResource) => x.name.localeCompare(y.name);
+    const subnets = ofType("azure-native:network:Subnet").sort(byName).map(s => ({
         resource: s,
         name: str(s.inputs.subnetName) ?? s.name,
         prefix: str(s.inputs.addressPrefix) ?? "",
@@ -188,7 +190,7 @@ export function architectureView(resources: PlanResource[]): ArchitectureView {
         label: `Microsoft Entra ID\ntoken for the VM sign-in app\n${caPolicy ? "MFA: Conditional Access policy of this stack" : "MFA: the tenant's Conditional Access"}`,
     });
 
-    const bastion = ofType("azure-native:network:BastionHost")[0];
+    const bastion = ofType("azure-native:network:BastionHost").sort(byName)[0];
     if (bastion) {
         add({
             id: "bastion", resources: [bastion.name], subnet: subnetOfResource(bastion, "ipConfigurations")?.name,
@@ -205,7 +207,7 @@ export function architectureView(resources: PlanResource[]): ArchitectureView {
                 `${publicIp ? "PUBLIC IP" : "no public IP"}${extra ? `\n${extra}` : ""}`,
         });
     };
-    const vms = ofType("azure-native:compute:VirtualMachine");
+    const vms = ofType("azure-native:compute:VirtualMachine").sort(byName);
     const loginVm = vms.find(v => Object.entries((v.inputs.tags ?? {}) as Record<string, unknown>)
         .some(([k, val]) => k.toLowerCase() === "slurm-node-role" && String(val).toLowerCase() === "login"));
     if (loginVm) {
@@ -233,7 +235,7 @@ export function architectureView(resources: PlanResource[]): ArchitectureView {
     }
 
     // Storage behind private endpoints: /shared (file) and the CycleCloud locker (blob).
-    for (const pe of ofType("azure-native:network:PrivateEndpoint")) {
+    for (const pe of ofType("azure-native:network:PrivateEndpoint").sort(byName)) {
         const group = str(get(pe.inputs, ["privateLinkServiceConnections", 0, "groupIds", 0]));
         const account = deps(pe, "privateLinkServiceConnections").find(d => d.type === "azure-native:storage:StorageAccount");
         const subnet = subnetOfResource(pe, "subnet")?.name;
@@ -385,7 +387,11 @@ export function architectureDot(view: ArchitectureView, title?: string): string 
     if (byId.has("entra")) node(byId.get("entra")!, "  ");
     const inVnet = new Set<NodeId>();
     lines.push("  subgraph cluster_vnet {", "    label=\"Virtual network (NSG on every subnet: only the paths drawn here)\"; style=\"rounded\"; color=\"#2563eb\"; fontsize=11;");
-    view.subnets.forEach((s, i) => {
+    // Subnets in the order people meet them (Bastion, CycleCloud, login, cluster): Graphviz lays out clusters in
+    // the order they come, and this one keeps the labels apart.
+    const ORDER: NodeId[] = ["bastion", "cyclecloud", "login", "scheduler", "compute"];
+    const rank = (nodes: NodeId[]) => Math.min(...nodes.map(id => (ORDER.indexOf(id) + 1) || ORDER.length + 1));
+    view.subnets.map((s, i) => ({ s, i })).sort((x, y) => rank(x.s.nodes) - rank(y.s.nodes) || x.i - y.i).forEach(({ s, i }) => {
         // Storage is drawn outside the VNet (its private endpoint is what sits in the subnet).
         const here = s.nodes.filter(id => id !== "shared" && id !== "locker");
         if (here.length === 0) return;
