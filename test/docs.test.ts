@@ -5,7 +5,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { ArchitectureView, architectureView } from "../scripts/plan/architecture";
+import { ArchitectureView, architectureDot, architectureView } from "../scripts/plan/architecture";
 import { MONO_EM } from "../scripts/plan/diagram";
 import { PlanResource } from "../scripts/plan/model";
 import { DevPlan, Generated, ROOT, generateDocs, planDev, planSample, replaceBlock, staleFiles } from "../scripts/docs";
@@ -183,6 +183,9 @@ describe("README and docs against the plan (npm run docs)", function () {
             { name: "AllowSshFromDeploy", priority: 140, direction: "Inbound", access: "Allow", protocol: "Tcp", sourceAddressPrefix: "203.0.113.0/24", destinationAddressPrefix: "*", destinationPortRange: "22" }]));
         assert.ok(edge(direct, "deployer", "cyclecloud", /^SSH 22$/) && !edge(direct, "deployer", "bastion", /./));
         assert.deepStrictEqual(direct.unexplained, []);
+        // The engine's registration order varies with timing; the picture does not.
+        const reversed = architectureDot(architectureView([...res].reverse()), "t");
+        assert.strictEqual(reversed, architectureDot(view, "t"));
     });
 
     it("renders both pictures without a label wider than its box or outside the picture (monospace metrics)", () => {
