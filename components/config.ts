@@ -195,7 +195,7 @@ export interface RemoteAccess {
     deploySourcePrefix?: string;
 }
 
-/** Config keys that hold secrets: set them with `pulumi config set --secret <key>`. Never in `Settings`. */
+/** Config keys that hold secrets: set them with `setSecretCommand(key)` (a prompt or a file, never a value on the command line). Never in `Settings`. */
 export const SECRET_KEYS = {
     cyclecloudAdminPassword: {
         required: true,
@@ -214,6 +214,21 @@ export const SECRET_KEYS = {
         description: "Private key matching loginAdminSshPublicKey: the readiness check signs in to the login node's admin with it; default adminSshPrivateKey",
     },
 } as const;
+/** The dedicated, unencrypted deploy key the README and docs/cyclecloud.md tell users to make (one way everywhere). */
+export const DEPLOY_KEY_FILE = "~/.ssh/cyclecloud-slurm-entra-deploy";
+export const DEPLOY_KEY_COMMAND = `ssh-keygen -t ed25519 -N '' -C cyclecloud-slurm-entra-deploy -f ${DEPLOY_KEY_FILE}`;
+
+/** How to set a secret without its value on a command line (shell history, process list): a prompt, or a file on stdin. */
+export function setSecretCommand(key: string): string {
+    switch (key) {
+        case "cyclecloudAdminPassword": return "pulumi config set --secret cyclecloudAdminPassword (it prompts for the value)";
+        case "adminSshPrivateKey": return `pulumi config set --secret adminSshPrivateKey < ${DEPLOY_KEY_FILE}`;
+        case "sshProxyPrivateKey": return "pulumi config set --secret sshProxyPrivateKey < jump-host-user-key (the jump host user's private key file)";
+        case "loginAdminSshPrivateKey": return "pulumi config set --secret loginAdminSshPrivateKey < login-admin-key (the private key file of loginAdminSshPublicKey)";
+        default: return `pulumi config set --secret ${key} (it prompts for the value)`;
+    }
+}
+
 export type SecretKey = keyof typeof SECRET_KEYS;
 
 /** The secret config values, as Pulumi secrets. */
@@ -908,7 +923,7 @@ export function secretProblems(values: Partial<Record<SecretKey, string>>, admin
     const problems: string[] = [];
     for (const [key, spec] of Object.entries(SECRET_KEYS) as [SecretKey, (typeof SECRET_KEYS)[SecretKey]][]) {
         if (spec.required && (values[key] === undefined || values[key] === "")) {
-            problems.push(`${key}: is required (a secret): pulumi config set --secret ${key} ...  (${spec.description})`);
+            problems.push(`${key}: is required (a secret): ${setSecretCommand(key)}  (${spec.description})`);
         }
     }
     const pw = values.cyclecloudAdminPassword;
@@ -924,7 +939,7 @@ export function secretProblems(values: Partial<Record<SecretKey, string>>, admin
         const pub = privateKeyPublicHalf(key);
         if (pub === undefined) {
             problems.push("adminSshPrivateKey: must be an unencrypted OpenSSH or PEM private key (the value is not shown); " +
-                "set it with: pulumi config set --secret adminSshPrivateKey < ~/.ssh/<key>");
+                `make a dedicated one with: ${DEPLOY_KEY_COMMAND}; set it with: ${setSecretCommand("adminSshPrivateKey")}`);
         } else if (adminSshPublicKey !== undefined && !sameKey(pub, adminSshPublicKey)) {
             problems.push("adminSshPrivateKey: does not match cyclecloudAdminSshPublicKey (or loginAdminSshPublicKey, its default)");
         }
@@ -942,7 +957,7 @@ export function secretProblems(values: Partial<Record<SecretKey, string>>, admin
         const pub = privateKeyPublicHalf(key);
         if (pub !== undefined && !sameKey(pub, loginAdminSshPublicKey)) {
             problems.push("loginAdminSshPrivateKey: is required (a secret) because adminSshPrivateKey does not match loginAdminSshPublicKey: " +
-                "the readiness check signs in to the login node's admin; pulumi config set --secret loginAdminSshPrivateKey < ~/.ssh/<login admin key>");
+                `the readiness check signs in to the login node's admin; ${setSecretCommand("loginAdminSshPrivateKey")}`);
         }
     }
     if (values.sshProxyPrivateKey !== undefined) {
@@ -1000,7 +1015,7 @@ export function plaintextSecretProblems(): string[] {
         const full = `${PROJECT}:${key}`;
         if (pulumi.runtime.getConfig(full) !== undefined && !configIsSecret(full)) {
             problems.push(`${key}: is stored in plain text in the stack config; store it encrypted instead: ` +
-                `pulumi config set --secret ${key} <value> (this replaces the plain value; rotate it if the file was shared)`);
+                `${setSecretCommand(key)} (this replaces the plain value; rotate it if the file was shared)`);
         }
     }
     return problems;

@@ -1,6 +1,12 @@
 // The architecture diagram: DOT generated from the plan's graph (one cluster per component, same-type groups
 // folded into one node, dependency edges transitively reduced, the critical path in red), rendered to SVG by
 // Graphviz compiled to WebAssembly (@hpcc-js/wasm-graphviz), offline.
+//
+// Text is monospace (Courier; the SVG says "Courier,monospace"): Graphviz sizes every box from its own font
+// metrics, and it knows Courier's exactly (every glyph 0.6 em), which every monospace font a viewer substitutes
+// shares (DejaVu Sans Mono, Liberation Mono, Menlo). With Helvetica it assumes Arial's widths, and a viewer that
+// draws DejaVu Sans instead (most Linux browsers, rsvg-convert) overflowed boxes and clipped the legend's
+// first characters off the picture. test/docs.test.ts checks every label fits with those metrics.
 import { Estimate, durationOf, formatSeconds } from "./estimate";
 import { PlanModel, PlanResource, displayType, groupChildren, isGroup, shortType } from "./model";
 
@@ -22,15 +28,20 @@ export interface DiagramOptions {
     groupLimit?: number;
 }
 
+/** The one font both diagrams use (see the top of this file). */
+export const FONT = "Courier";
+/** Width Graphviz and every monospace font give one character, in em. */
+export const MONO_EM = 0.6;
+
 export function toDot(model: PlanModel, est: Estimate | undefined, opts: DiagramOptions = {}): string {
     const nodeOf = new Map<string, string>();
     const critical = new Set(est?.criticalPath.map(s => s.urn) ?? []);
     const lines: string[] = [
         "digraph plan {",
-        "  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=12, nodesep=0.25, ranksep=0.6, compound=true" +
+        `  graph [rankdir=LR, fontname="${FONT}", fontsize=12, nodesep=0.25, ranksep=0.6, compound=true, pad=0.2` +
         (opts.title ? `, label=${q(opts.title)}, labelloc=t` : "") + "];",
-        "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10, fillcolor=\"#f8fafc\"];",
-        "  edge [color=\"#64748b\", arrowsize=0.6];",
+        `  node [shape=box, style="rounded,filled", fontname="${FONT}", fontsize=10, fillcolor="#f8fafc", margin="0.12,0.06"];`,
+        `  edge [color="#64748b", arrowsize=0.6, fontname="${FONT}", fontsize=9];`,
     ];
     const rg = model.resources.filter(r => r.type === "azure-native:resources:ResourceGroup").map(r => r.urn);
     let n = 0;
@@ -98,19 +109,27 @@ export function toDot(model: PlanModel, est: Estimate | undefined, opts: Diagram
         const a = nodeOf.get(path[i - 1].urn), b = nodeOf.get(path[i].urn);
         if (a && b) criticalEdges.add(`${a}->${b}`);
     }
+    // Sorted, like the nodes: the registration order behind `deps` varies with timing, the layout must not.
+    const edges: [string, string][] = [];
     for (const [to, froms] of deps) {
         for (const from of froms) {
             const implied = [...froms].some(o => o !== from && reachable(o).has(from));
             const key = `${from}->${to}`;
             if (implied && !criticalEdges.has(key)) continue;
-            lines.push(`  ${from} -> ${to}${criticalEdges.has(key) ? " [color=\"#dc2626\", penwidth=2]" : ""};`);
+            edges.push([from, to]);
         }
     }
+    const num = (id: string) => Number(id.slice(1));
+    edges.sort((a, b) => num(a[0]) - num(b[0]) || num(a[1]) - num(b[1]));
+    for (const [from, to] of edges) {
+        lines.push(`  ${from} -> ${to}${criticalEdges.has(`${from}->${to}`) ? " [color=\"#dc2626\", penwidth=2]" : ""};`);
+    }
     if (rg.length > 0) {
+        // Left-justified lines (\l), so no line is centred past the note's edge.
         lines.push(`  legend [shape=note, fillcolor="#ffffff", fontsize=9, label=${q(
             "Arrows: dependency -> dependent (implied ones omitted).\n" +
             "Every resource waits for the resource group (not drawn).\n" +
-            "Red: the critical path of `pulumi up`; ~time: typical create time.")}];`);
+            "Red: the critical path of `pulumi up`; ~time: typical create time.\n").replace(/\\n/g, "\\l")}];`);
     }
     lines.push("}");
     return lines.join("\n") + "\n";
