@@ -72,9 +72,25 @@ export function clusterParameters(i: ClusterParametersInput): ClusterParameters 
         HTCMachineType: i.htcVmSize,
         HTCImageName: i.nodeImage,
         MaxHTCExecuteNodeCount: i.maxHtcNodes,
-        // The login node is ours (Entra ID sign-in), not a CycleCloud nodearray.
+        // Every other nodearray of the template is set here or switched off, never left to its defaults
+        // (test/cyclecloud/fixtures/slurm-template-4.0.9.json lists them). gpu: 0 nodes leaves its partition
+        // out (azslurm comments out a partition without capacity); config allows it only without hpc nodes,
+        // since the template makes both the default partition.
+        GPUMachineType: i.gpuVmSize,
+        GPUImageName: i.nodeImage,
+        MaxGPUExecuteNodeCount: i.maxGpuNodes,
+        // dynamic: EnableDynamicPartition=false is the template's switch (slurm.autoscale=false: azslurm
+        // creates no partition and never starts its nodes). Its core limit's smallest accepted value is 1.
+        DynamicMachineType: i.dynamicVmSize,
+        DynamicImageName: i.nodeImage,
+        EnableDynamicPartition: i.maxDynamicCores > 0,
+        MaxDynamicExecuteCoreCount: Math.max(1, i.maxDynamicCores),
+        // The login node is ours (Entra ID sign-in), not a CycleCloud nodearray: none at start, none later.
         NumberLoginNodes: 0,
+        MaxLoginNodeCount: 0,
         LoginImageName: i.nodeImage,
+        // The HA scheduler nodearray (scheduler-ha) starts a second scheduler when true.
+        configuration_slurm_ha_enabled: false,
         configuration_slurm_version: i.slurmVersion,
         configuration_slurm_accounting_enabled: false,
         NodeNameIsHostname: true,
@@ -196,6 +212,10 @@ export class SlurmCluster extends pulumi.ComponentResource {
                 htcVmSize: settings.cluster.htcVmSize,
                 maxHpcNodes: settings.cluster.maxHpcNodes,
                 maxHtcNodes: settings.cluster.maxHtcNodes,
+                gpuVmSize: settings.cluster.gpuVmSize,
+                maxGpuNodes: settings.cluster.maxGpuNodes,
+                dynamicVmSize: settings.cluster.dynamicVmSize,
+                maxDynamicCores: settings.cluster.maxDynamicCores,
                 nodeImage: settings.cluster.nodeImage,
                 slurmVersion: settings.slurm.version,
                 nfsAddress: nfsHost,
