@@ -173,6 +173,12 @@ export class SlurmCluster extends pulumi.ComponentResource {
         // deleted before it. The scheduler's Commands also go through the server (the jump host in tunnel mode).
         const viaServer = [...server.accessPath];
         const viaScheduler = [...server.accessPath, server.vm];
+        // The Bastion tunnel relays one connection at a time (az network bastion tunnel, tunnel.py `_listen`):
+        // in tunnel mode the Commands run one after the other, in one chain (init, users, accounts-upload,
+        // cluster, scale, accounts-scheduler, seed, then the readiness check), so none waits behind another
+        // for its SSH banner. Jump host and direct modes keep them parallel where nothing else orders them.
+        const oneAtATime = settings.remote.mode === "bastionTunnel";
+        const after = (r: pulumi.Resource) => (oneAtATime ? [r] : []);
 
         // ---- users: records on the server, applied idempotently ----
         this.users = new command.remote.Command(`${name}-users`, {
@@ -199,7 +205,7 @@ export class SlurmCluster extends pulumi.ComponentResource {
         }, {
             ...parent,
             // The locker exists once init has run; the server writes to it through its blob role assignment.
-            dependsOn: [server.init, ...server.roleAssignments, ...viaServer],
+            dependsOn: [server.init, ...server.roleAssignments, ...viaServer, ...after(this.users)],
         });
 
         // ---- the cluster ----
@@ -271,7 +277,7 @@ export class SlurmCluster extends pulumi.ComponentResource {
             // Changed scripts or settings, or another scheduler (a replaced cluster).
             triggers: [this.accountsProjectDigest, this.cluster.id],
             addPreviousOutputInEnv: false,
-        }, { ...parent, dependsOn: [this.cluster, this.accountsUpload, ...viaScheduler] });
+        }, { ...parent, dependsOn: [this.cluster, this.accountsUpload, ...viaScheduler, ...after(this.scale)] });
 
         // ---- seeding /shared for the login node ----
         const seed = seedInvocation(configDir);
@@ -287,7 +293,7 @@ export class SlurmCluster extends pulumi.ComponentResource {
             // The script prints checksums only, but munge.key is read in this session: log nothing.
             logging: "none",
             addPreviousOutputInEnv: false,
-        }, { ...parent, additionalSecretOutputs: ["stdout", "stderr"], dependsOn: [this.cluster, this.scale, ...viaScheduler] });
+        }, { ...parent, additionalSecretOutputs: ["stdout", "stderr"], dependsOn: [this.cluster, this.scale, ...viaScheduler, ...after(this.accountsScheduler)] });
 
         this.registerOutputs({
             schedulerIp: this.schedulerIp,

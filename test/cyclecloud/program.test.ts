@@ -197,6 +197,34 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             assert.ok(transitiveDeps(dev, byName(dev, T.command, "cyclecloud-init")).has(byName(dev, "azure-native:network:BastionHost", "network-bastion").urn));
         });
 
+        it("tunnel mode (dev): the remote Commands run one at a time through the one-connection tunnel, in one chain", () => {
+            const chain = ["cyclecloud-init", "slurm-users", "slurm-accounts-upload", "slurm-cluster", "slurm-scale",
+                "slurm-accounts-scheduler", "slurm-seed", "readiness-check"];
+            assert.deepStrictEqual(remoteCommands(dev).map(c => c.name).sort(), [...chain].sort());
+            // Each one waits, through dependencies between resources only, for the one before it (so for all
+            // before it): no two can overlap, on create, update or delete (the reverse order).
+            const waitsFor = (r: SimResult, start: SimResource) => {
+                const byUrn = new Map(r.resources.map(x => [x.urn, x]));
+                const seen = new Set<string>();
+                const todo = [...start.dependencies];
+                while (todo.length > 0) {
+                    const u = todo.pop()!;
+                    if (seen.has(u)) continue;
+                    seen.add(u);
+                    todo.push(...(byUrn.get(u)?.dependencies ?? []));
+                }
+                return seen;
+            };
+            for (let i = 1; i < chain.length; i++) {
+                assert.ok(waitsFor(dev, cmd(dev, chain[i])).has(cmd(dev, chain[i - 1]).urn), `${chain[i]} does not wait for ${chain[i - 1]}`);
+            }
+            // The links this ordering adds, registered as dependsOn of the Commands themselves.
+            for (const [later, earlier] of [["slurm-accounts-upload", "slurm-users"], ["slurm-accounts-scheduler", "slurm-scale"],
+                ["slurm-seed", "slurm-accounts-scheduler"]]) {
+                assert.ok(cmd(dev, later).dependencies.includes(cmd(dev, earlier).urn), `${later} has no dependsOn on ${earlier}`);
+            }
+        });
+
         it("jump host and direct modes: no Command waits for Bastion (it is not on their path)", async () => {
             const proxy = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com",
                 [`${NS}sshProxyHostKey`]: JUMP_HOST_KEY, [`${NS}deploySourcePrefix`]: "10.60.0.5/32" });
@@ -208,6 +236,13 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             }
             // Through the jump host the scheduler's Commands still keep the server (not their jump host there) ordered.
             assert.ok(cmd(proxy, "slurm-seed").dependencies.includes(byName(proxy, T.vm, "cyclecloud-vm").urn));
+            // A jump host takes many connections: what only the tunnel needed stays parallel there.
+            for (const r of [proxy, direct]) {
+                for (const [later, earlier] of [["slurm-accounts-upload", "slurm-users"], ["slurm-accounts-scheduler", "slurm-scale"],
+                    ["slurm-seed", "slurm-accounts-scheduler"]]) {
+                    assert.ok(!cmd(r, later).dependencies.includes(cmd(r, earlier).urn), `${later} waits for ${earlier} without a tunnel`);
+                }
+            }
         });
 
         it("the login VM waits for the NFS share, its private endpoint and the endpoint's DNS zone group", () => {
