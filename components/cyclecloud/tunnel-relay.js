@@ -24,12 +24,14 @@ const log = msg => process.stderr.write(`tunnel-relay: ${new Date().toISOString(
 const queue = [];
 let busy = false;
 let seq = 0;
+let active = 0; // the connection being relayed
 
 function next() {
     const c = queue.shift();
     if (!c) { busy = false; return; }
     busy = true;
     if (c.closed) { next(); return; }
+    active = c.id;
     if (c.queuedBehind) log(`connection ${c.id} waited ${((Date.now() - c.arrived) / 1000).toFixed(1)}s behind session ${c.queuedBehind}`);
     relay(c);
 }
@@ -72,7 +74,7 @@ function relay(c) {
 }
 
 const server = net.createServer(socket => {
-    const c = { id: ++seq, socket, arrived: Date.now(), closed: false, queuedBehind: busy ? seq - 1 : undefined };
+    const c = { id: ++seq, socket, arrived: Date.now(), closed: false, queuedBehind: busy ? active : undefined };
     socket.on("error", () => socket.destroy());
     socket.once("close", () => { c.closed = true; });
     c.timer = setTimeout(() => {
