@@ -236,6 +236,16 @@ describe("Bastion tunnel opened by the program (stand-in az, real sshd)", functi
         assert.deepStrictEqual(tunnelPids().filter(isAlive), [], "tunnel processes left after the engine ended");
     });
 
+    it("while the program runs, az ending after a session is reopened and the next Command's session still gets through", function () {
+        const r = runProgram({ env: { FAKE_AZ_END_AFTER_SESSIONS: "1" } });
+        assert.strictEqual(r.error, undefined, r.text);
+        // Session 1 was the readiness probe; az then ended, and the Command's session went through the new az.
+        assert.strictEqual(r.ssh?.status, 0, `${r.ssh?.output}\n${tunnelLogText()}`);
+        assert.match(r.ssh!.output, /^through-tunnel$/m);
+        assert.ok(logLines().filter(l => l.startsWith("tunnel ")).length >= 2, `az was not reopened:\n${logLines().join("\n")}`);
+        assert.match(tunnelLogText(), /ERROR: \(stand-in\) the Bastion session's clean-up failed[\s\S]*az network bastion tunnel ended \(exit 1\); reopening in 1s/);
+    });
+
     it("keeps its output in a log file of its own (0600, under the Pulumi home), never on the program's pipes", function () {
         const r = runProgram();
         assert.strictEqual(r.error, undefined, r.text);
