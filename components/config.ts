@@ -153,6 +153,12 @@ export interface Settings {
         htcVmSize: string;
         maxHpcNodes: number;
         maxHtcNodes: number;
+        /** The template's gpu nodearray: 0 switches it off (its partition is then not created). */
+        gpuVmSize: string;
+        maxGpuNodes: number;
+        /** The template's dynamic nodearray: 0 cores switches it off (EnableDynamicPartition=false). */
+        dynamicVmSize: string;
+        maxDynamicCores: number;
         /** CycleCloud image name (almalinux8, ...), a marketplace URN or an image resource ID. */
         nodeImage: string;
     };
@@ -280,6 +286,12 @@ export const DEFAULTS = {
     htcVmSize: "Standard_F2s_v2",
     maxHpcNodes: 16,
     maxHtcNodes: 100,
+    // The template's gpu and dynamic nodearrays are off unless asked for (its own defaults: 8 x
+    // Standard_NC24rs_v3 and a 100-core dynamic partition).
+    gpuVmSize: "Standard_NC24rs_v3",
+    maxGpuNodes: 0,
+    dynamicVmSize: "Standard_F2s_v2",
+    maxDynamicCores: 0,
     nodeImage: "almalinux8",
     sshProxyPort: 22,
     sshDialAttempts: 40,
@@ -427,6 +439,10 @@ const rawSchema = z.object({
     htcVmSize: vmSize.default(DEFAULTS.htcVmSize),
     maxHpcNodes: intFromString(0, 1000).default(DEFAULTS.maxHpcNodes),
     maxHtcNodes: intFromString(0, 10000).default(DEFAULTS.maxHtcNodes),
+    gpuVmSize: vmSize.default(DEFAULTS.gpuVmSize),
+    maxGpuNodes: intFromString(0, 1000).default(DEFAULTS.maxGpuNodes),
+    dynamicVmSize: vmSize.default(DEFAULTS.dynamicVmSize),
+    maxDynamicCores: intFromString(0, 100000).default(DEFAULTS.maxDynamicCores),
     nodeImage: z.string().refine(isNodeImage, {
         message: `must be a CycleCloud image name (${CYCLECLOUD_IMAGE_NAMES.join(", ")}), an image URN publisher:offer:sku:version or an image resource ID`,
     }).default(DEFAULTS.nodeImage),
@@ -550,6 +566,7 @@ function crossChecks(raw: RawSettings, problems: string[]): void {
         problems.push(`loginSubnetPrefix: must be /28 or larger (Azure reserves 5 addresses per subnet)`);
     }
     userChecks(raw, problems);
+    partitionChecks(raw, problems);
     if (raw.conditionalAccessMfa && raw.users.length === 0 && !raw.entraGroupName && raw.entraExistingGroups.length === 0) {
         problems.push("conditionalAccessMfa: needs users, entraGroupName or entraExistingGroups to apply to");
     }
@@ -560,6 +577,24 @@ function crossChecks(raw: RawSettings, problems: string[]): void {
         problems.push(`users: ${raw.users.length} users would get ${4 * raw.users.length} role assignments (4 each), ` +
             `too many for one subscription's role-assignment limit (4,000-5,000, shared with everything in it); ` +
             `set entraGroupName so the roles go to two Entra groups, or list at most ${MAX_USERS_WITHOUT_GROUP} users`);
+    }
+}
+
+/**
+ * Exactly one default partition. cyclecloud-slurm's template marks both the hpc and the gpu nodearray
+ * `slurm.default_partition = true` (no parameter changes that); azslurm comments out the partition of a
+ * nodearray with no capacity (max count 0), and slurmctld takes the last of several `Default=YES` lines
+ * silently. So exactly one of the two may have nodes. [source] templates/slurm.txt, azure-slurm/slurmcc/cli.py
+ * `_partitions`, Slurm src/slurmctld/read_config.c ("Changing default partition").
+ */
+function partitionChecks(raw: RawSettings, problems: string[]): void {
+    if (raw.maxHpcNodes > 0 && raw.maxGpuNodes > 0) {
+        problems.push(`maxGpuNodes: ${raw.maxGpuNodes} GPU nodes together with maxHpcNodes ${raw.maxHpcNodes} would give two default ` +
+            "partitions (cyclecloud-slurm's template makes both hpc and gpu the default, and Slurm silently takes the last); " +
+            "set maxHpcNodes to 0 to make gpu the default partition, or maxGpuNodes to 0");
+    } else if (raw.maxHpcNodes === 0 && raw.maxGpuNodes === 0) {
+        problems.push("maxHpcNodes: must be above 0 (or maxGpuNodes above 0): the hpc or the gpu partition is the cluster's " +
+            "default partition (cyclecloud-slurm's template marks no other), and with neither there would be none");
     }
 }
 
@@ -710,6 +745,10 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
             htcVmSize: raw.htcVmSize,
             maxHpcNodes: raw.maxHpcNodes,
             maxHtcNodes: raw.maxHtcNodes,
+            gpuVmSize: raw.gpuVmSize,
+            maxGpuNodes: raw.maxGpuNodes,
+            dynamicVmSize: raw.dynamicVmSize,
+            maxDynamicCores: raw.maxDynamicCores,
             nodeImage: raw.nodeImage,
         },
         remote: remoteAccess(raw),

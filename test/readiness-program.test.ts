@@ -45,6 +45,10 @@ describe("readiness Command under mocks (dev stack)", function () {
         assert.strictEqual(i.addPreviousOutputInEnv, false);
         assert.deepStrictEqual(expectedPartitions({ maxHpcNodes: 0, maxHtcNodes: 3 } as never), ["htc"]);
         assert.strictEqual(testJobPartition({ maxHpcNodes: 2, maxHtcNodes: 0 } as never), "hpc");
+        // GPU and dynamic partitions exist only when asked for (azslurm comments out a partition without capacity).
+        assert.deepStrictEqual(expectedPartitions({ maxHpcNodes: 0, maxHtcNodes: 3, maxGpuNodes: 2, maxDynamicCores: 0 } as never), ["htc", "gpu"]);
+        assert.deepStrictEqual(expectedPartitions({ maxHpcNodes: 1, maxHtcNodes: 0, maxGpuNodes: 0, maxDynamicCores: 16 } as never), ["hpc", "dynamic"]);
+        assert.strictEqual(testJobPartition({ maxHpcNodes: 0, maxHtcNodes: 0, maxGpuNodes: 1 } as never), "gpu");
     });
 
     it("depends on the seed and on the login node (VM and Entra extension), under a ReadinessCheck component", () => {
@@ -157,7 +161,8 @@ describe("readiness Command under mocks (dev stack)", function () {
         const off = estimate(buildModel(dev));
         const last = off.criticalPath[off.criticalPath.length - 1];
         assert.strictEqual(last.name, "readiness-check");
-        assert.deepStrictEqual(off.criticalPath.slice(-3).map(p => p.name), ["slurm-scale", "slurm-seed", "readiness-check"]);
+        // Tunnel mode (dev): the Commands run one at a time, so the accounts spec's run on the scheduler precedes the seed.
+        assert.deepStrictEqual(off.criticalPath.slice(-4).map(p => p.name), ["slurm-scale", "slurm-accounts-scheduler", "slurm-seed", "readiness-check"]);
         assert.strictEqual(last.seconds, READINESS_CHECK_SECONDS);
         assert.match(last.source, /optional test job off \(readinessTestJob=true adds ~600 s\)/);
         const on = estimate(buildModel(await runWith({ [`${NS}readinessTestJob`]: "true" })));

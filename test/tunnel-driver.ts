@@ -9,9 +9,12 @@ import * as path from "path";
 import { spawnSync } from "child_process";
 import { simulate, SimResource } from "../scripts/simulate";
 import { plain } from "./support/secrets";
+import { tunnelTimings } from "../components/cyclecloud/tunnel";
 
 
 async function main(): Promise<void> {
+    if (process.env.DRIVER_TUNNEL_READY) tunnelTimings.readySeconds = Number(process.env.DRIVER_TUNNEL_READY);
+    if (process.env.DRIVER_TUNNEL_BANNER) tunnelTimings.bannerSeconds = Number(process.env.DRIVER_TUNNEL_BANNER);
     const { config, secretKeys } = JSON.parse(fs.readFileSync(process.env.DRIVER_CONFIG!, "utf8"));
     const r = await simulate({ stack: "dev", config, secretKeys, preview: process.env.DRIVER_PREVIEW === "1", localProcesses: true });
     const commands = r.resources.filter((x: SimResource) => x.type === "command:remote:Command");

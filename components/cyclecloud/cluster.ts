@@ -72,9 +72,25 @@ export function clusterParameters(i: ClusterParametersInput): ClusterParameters 
         HTCMachineType: i.htcVmSize,
         HTCImageName: i.nodeImage,
         MaxHTCExecuteNodeCount: i.maxHtcNodes,
-        // The login node is ours (Entra ID sign-in), not a CycleCloud nodearray.
+        // Every other nodearray of the template is set here or switched off, never left to its defaults
+        // (test/cyclecloud/fixtures/slurm-template-4.0.9.json lists them). gpu: 0 nodes leaves its partition
+        // out (azslurm comments out a partition without capacity); config allows it only without hpc nodes,
+        // since the template makes both the default partition.
+        GPUMachineType: i.gpuVmSize,
+        GPUImageName: i.nodeImage,
+        MaxGPUExecuteNodeCount: i.maxGpuNodes,
+        // dynamic: EnableDynamicPartition=false is the template's switch (slurm.autoscale=false: azslurm
+        // creates no partition and never starts its nodes). Its core limit's smallest accepted value is 1.
+        DynamicMachineType: i.dynamicVmSize,
+        DynamicImageName: i.nodeImage,
+        EnableDynamicPartition: i.maxDynamicCores > 0,
+        MaxDynamicExecuteCoreCount: Math.max(1, i.maxDynamicCores),
+        // The login node is ours (Entra ID sign-in), not a CycleCloud nodearray: none at start, none later.
         NumberLoginNodes: 0,
+        MaxLoginNodeCount: 0,
         LoginImageName: i.nodeImage,
+        // The HA scheduler nodearray (scheduler-ha) starts a second scheduler when true.
+        configuration_slurm_ha_enabled: false,
         configuration_slurm_version: i.slurmVersion,
         configuration_slurm_accounting_enabled: false,
         NodeNameIsHostname: true,
@@ -157,6 +173,12 @@ export class SlurmCluster extends pulumi.ComponentResource {
         // deleted before it. The scheduler's Commands also go through the server (the jump host in tunnel mode).
         const viaServer = [...server.accessPath];
         const viaScheduler = [...server.accessPath, server.vm];
+        // The Bastion tunnel relays one connection at a time (az network bastion tunnel, tunnel.py `_listen`):
+        // in tunnel mode the Commands run one after the other, in one chain (init, users, accounts-upload,
+        // cluster, scale, accounts-scheduler, seed, then the readiness check), so none waits behind another
+        // for its SSH banner. Jump host and direct modes keep them parallel where nothing else orders them.
+        const oneAtATime = settings.remote.mode === "bastionTunnel";
+        const after = (r: pulumi.Resource) => (oneAtATime ? [r] : []);
 
         // ---- users: records on the server, applied idempotently ----
         this.users = new command.remote.Command(`${name}-users`, {
@@ -183,7 +205,7 @@ export class SlurmCluster extends pulumi.ComponentResource {
         }, {
             ...parent,
             // The locker exists once init has run; the server writes to it through its blob role assignment.
-            dependsOn: [server.init, ...server.roleAssignments, ...viaServer],
+            dependsOn: [server.init, ...server.roleAssignments, ...viaServer, ...after(this.users)],
         });
 
         // ---- the cluster ----
@@ -196,6 +218,10 @@ export class SlurmCluster extends pulumi.ComponentResource {
                 htcVmSize: settings.cluster.htcVmSize,
                 maxHpcNodes: settings.cluster.maxHpcNodes,
                 maxHtcNodes: settings.cluster.maxHtcNodes,
+                gpuVmSize: settings.cluster.gpuVmSize,
+                maxGpuNodes: settings.cluster.maxGpuNodes,
+                dynamicVmSize: settings.cluster.dynamicVmSize,
+                maxDynamicCores: settings.cluster.maxDynamicCores,
                 nodeImage: settings.cluster.nodeImage,
                 slurmVersion: settings.slurm.version,
                 nfsAddress: nfsHost,
@@ -251,7 +277,7 @@ export class SlurmCluster extends pulumi.ComponentResource {
             // Changed scripts or settings, or another scheduler (a replaced cluster).
             triggers: [this.accountsProjectDigest, this.cluster.id],
             addPreviousOutputInEnv: false,
-        }, { ...parent, dependsOn: [this.cluster, this.accountsUpload, ...viaScheduler] });
+        }, { ...parent, dependsOn: [this.cluster, this.accountsUpload, ...viaScheduler, ...after(this.scale)] });
 
         // ---- seeding /shared for the login node ----
         const seed = seedInvocation(configDir);
@@ -267,7 +293,7 @@ export class SlurmCluster extends pulumi.ComponentResource {
             // The script prints checksums only, but munge.key is read in this session: log nothing.
             logging: "none",
             addPreviousOutputInEnv: false,
-        }, { ...parent, additionalSecretOutputs: ["stdout", "stderr"], dependsOn: [this.cluster, this.scale, ...viaScheduler] });
+        }, { ...parent, additionalSecretOutputs: ["stdout", "stderr"], dependsOn: [this.cluster, this.scale, ...viaScheduler, ...after(this.accountsScheduler)] });
 
         this.registerOutputs({
             schedulerIp: this.schedulerIp,

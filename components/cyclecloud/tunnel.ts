@@ -1,13 +1,15 @@
 // The Azure Bastion tunnel of tunnel mode (bastionTunnelPort), opened by the program itself on `pulumi up`
-// (and `pulumi destroy --run-program`) once the Bastion and the CycleCloud VM exist: bastion-tunnel.sh runs
-// `az network bastion tunnel` from 127.0.0.1:<port> to port 22 of the VM, in its own process group, for as
-// long as the Pulumi engine runs (the engine deletes resources after the program has ended, and those
-// deletes still need the tunnel); it stops within a second of the engine ending. `pulumi preview` never
-// opens one. The remote Commands' connections take their host from `openBastionTunnel`'s output, which
-// resolves only when the local port accepts connections: no Command dials before the tunnel is up.
+// (and `pulumi destroy --run-program`) once the Bastion and the CycleCloud VM exist: bastion-tunnel.sh keeps
+// `az network bastion tunnel` to port 22 of the VM open (reopening it when it ends), behind tunnel-relay.js
+// on 127.0.0.1:<port>, in its own process group, for as long as the Pulumi engine runs (the engine deletes
+// resources after the program has ended, and those deletes still need the tunnel); it stops within a second
+// of the engine ending. Nothing of it is piped to the program: it logs to a file (tunnelLogPath) that every
+// failure message names. `pulumi preview` never opens one. The remote Commands' connections take their host
+// from `openBastionTunnel`'s output, which resolves only once an SSH banner came back through the tunnel.
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
+import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, RemoteAccess } from "../config";
@@ -15,8 +17,12 @@ import { ConfigError, RemoteAccess } from "../config";
 export const TUNNEL_SCRIPT = path.join(__dirname, "bastion-tunnel.sh");
 /** Where the tunnel listens (what `az network bastion tunnel` binds: localhost). */
 export const TUNNEL_HOST = "127.0.0.1";
-/** How long the program waits for the tunnel's port to accept connections (az start-up, sign-in token, Bastion session). */
-export const TUNNEL_READY_TIMEOUT_SECONDS = 120;
+/**
+ * How long the program waits for an SSH banner through the tunnel (az start-up, sign-in token, Bastion session,
+ * sshd), and the bound of each wait for a banner (the relay closes a connection that gets none by then).
+ * Only tests change these.
+ */
+export const tunnelTimings = { readySeconds: 180, bannerSeconds: 60 };
 
 /**
  * Whether the program may start local processes. A simulated run (scripts/simulate.ts, `npm run plan`,
@@ -75,13 +81,67 @@ function processInfo(pid: number): { comm?: string; ppid: number } {
     }
 }
 
-function accepts(port: number): Promise<boolean> {
+/**
+ * The tunnel's log: its supervisor's, the relay's and az's lines, never piped to the program (which may have
+ * exited while the tunnel still serves the engine's deletes). Under the Pulumi home ($PULUMI_HOME, else
+ * ~/.pulumi), per project, stack and port; created 0600 in a 0700 directory, never through a symlink.
+ */
+export function tunnelLogPath(stack: string, port: number): string {
+    const home = process.env.PULUMI_HOME || path.join(os.homedir(), ".pulumi");
+    return path.join(home, "cyclecloud-slurm-entra", stack, `bastion-tunnel-${port}.log`);
+}
+
+function createLog(file: string): void {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const st = fs.lstatSync(path.dirname(file));
+    if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) {
+        throw new Error(`bastionTunnelPort: the tunnel's log directory ${path.dirname(file)} must be a directory of yours that nobody else can write`);
+    }
+    // O_NOFOLLOW: a symlink planted at the log's path is refused, never followed. Truncated: one run per file.
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
+    fs.fchmodSync(fd, 0o600);
+    fs.closeSync(fd);
+}
+
+function readTail(file: string, max = 4000): string {
+    try {
+        const text = fs.readFileSync(file, "utf8");
+        return text.slice(-max);
+    } catch {
+        return "";
+    }
+}
+
+function freeLocalPort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const s = net.createServer();
+        s.once("error", reject);
+        s.listen(0, TUNNEL_HOST, () => {
+            const port = (s.address() as net.AddressInfo).port;
+            s.close(() => resolve(port));
+        });
+    });
+}
+
+/**
+ * Whether an SSH server answers through the tunnel: connects to its local end and waits, at most
+ * `seconds`, for the first line, which must be an SSH banner ("SSH-2.0-..."). Resolves to what happened.
+ */
+export function sshBanner(port: number, seconds: number): Promise<{ ok: boolean; detail: string }> {
     return new Promise(resolve => {
         const s = net.connect({ host: TUNNEL_HOST, port });
-        const done = (ok: boolean) => { s.destroy(); resolve(ok); };
-        s.setTimeout(2000, () => done(false));
-        s.once("connect", () => done(true));
-        s.once("error", () => done(false));
+        let got = "";
+        const done = (ok: boolean, detail: string) => { clearTimeout(timer); s.destroy(); resolve({ ok, detail }); };
+        const timer = setTimeout(() => done(false, `no SSH banner within ${seconds}s`), seconds * 1000);
+        s.on("data", (d: Buffer) => {
+            got += d.toString("latin1");
+            const line = got.split("\n")[0];
+            if (got.includes("\n") || got.length >= 255) {
+                done(line.startsWith("SSH-"), line.startsWith("SSH-") ? line.trim() : `not an SSH banner: ${JSON.stringify(line.slice(0, 80))}`);
+            }
+        });
+        s.once("error", e => done(false, e.message));
+        s.once("close", () => done(false, got ? `closed after ${JSON.stringify(got.slice(0, 80))}` : "closed before an SSH banner"));
     });
 }
 
@@ -90,15 +150,19 @@ const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 async function startTunnel(rg: string, bastion: string, vmId: string, port: number): Promise<void> {
     const engine = engineProcess();
     const owner = engine ?? process.pid;
-    const child = spawn("bash", [TUNNEL_SCRIPT, rg, bastion, vmId, String(port), String(owner)], {
-        detached: true, // its own process group: one kill stops az and everything it started
-        stdio: ["ignore", "ignore", "pipe"],
+    const log = tunnelLogPath(pulumi.getStack(), port);
+    createLog(log);
+    const azPort = await freeLocalPort();
+    // Nothing of the tunnel is piped to the program: every line goes to the log file (bastion-tunnel.sh).
+    const child = spawn("bash", [TUNNEL_SCRIPT, rg, bastion, vmId, String(port), String(azPort), String(owner), log], {
+        detached: true, // its own process group: one kill stops the relay, az and everything they start
+        stdio: "ignore",
+        env: { ...process.env, TUNNEL_NODE: process.execPath, TUNNEL_BANNER_SECONDS: String(tunnelTimings.bannerSeconds) },
     });
-    let output = "";
     let exited: number | null | undefined;
-    child.stderr!.on("data", (d: Buffer) => { output = (output + d.toString()).slice(-4000); });
+    let spawnError = "";
     child.on("exit", code => { exited = code; });
-    child.on("error", e => { output += `\n${e.message}`; exited = -1; });
+    child.on("error", e => { spawnError = e.message; exited = -1; });
     const stop = () => {
         try { process.kill(-child.pid!, "SIGTERM"); } catch { /* already gone */ }
     };
@@ -106,27 +170,33 @@ async function startTunnel(rg: string, bastion: string, vmId: string, port: numb
     // script watches the engine. Either way nothing here keeps the program alive.
     if (engine === undefined) process.once("exit", stop);
     child.unref();
-    (child.stderr as unknown as { unref(): void }).unref();
 
-    const deadline = Date.now() + TUNNEL_READY_TIMEOUT_SECONDS * 1000;
+    const what = `an SSH banner from the CycleCloud VM's port 22 through the Bastion tunnel (${TUNNEL_HOST}:${port} -> ` +
+        `az network bastion tunnel --name ${bastion} --resource-group ${rg} --target-resource-id ${vmId} --resource-port 22 --port ${azPort})`;
+    const deadline = Date.now() + tunnelTimings.readySeconds * 1000;
+    let last = "not tried";
     for (;;) {
+        const output = readTail(log);
         const error = /^(?:WARNING: )?ERROR: .*$/m.exec(output)?.[0];
         if (error || exited !== undefined) {
             stop();
-            throw new Error(`bastionTunnelPort: \`az network bastion tunnel --name ${bastion} --resource-group ${rg} ` +
-                `--target-resource-id ${vmId} --resource-port 22 --port ${port}\` failed: ${error ?? `exited (${exited})`}. ` +
-                `Is az signed in (az account show) with the Bastion extension (az extension add --name bastion)? Its output:\n${output.trim()}`);
+            throw new Error(`bastionTunnelPort: waiting for ${what}: ${error ?? `the tunnel's supervisor exited (${exited})${spawnError ? `: ${spawnError}` : ""}`}. ` +
+                `Is az signed in (az account show) with the Bastion extension (az extension add --name bastion)? The tunnel's log, ${log}:\n${output.trim()}`);
         }
-        if (await accepts(port)) {
-            pulumi.log.info(`Bastion tunnel open: ${TUNNEL_HOST}:${port} -> ${vmId}:22 (closed when ${engine ? "pulumi" : "the program"} ends)`);
+        const remaining = Math.ceil((deadline - Date.now()) / 1000);
+        if (remaining <= 0) {
+            stop();
+            throw new Error(`bastionTunnelPort: waited ${tunnelTimings.readySeconds}s for ${what}; last attempt: ${last}. ` +
+                `The tunnel's log, ${log}:\n${output.trim()}`);
+        }
+        const r = await sshBanner(port, Math.min(remaining, tunnelTimings.bannerSeconds + 5));
+        if (r.ok) {
+            pulumi.log.info(`Bastion tunnel open: ${TUNNEL_HOST}:${port} -> ${vmId}:22 answers (${r.detail}); ` +
+                `closed when ${engine ? "pulumi" : "the program"} ends; log: ${log}`);
             return;
         }
-        if (Date.now() > deadline) {
-            stop();
-            throw new Error(`bastionTunnelPort: the Bastion tunnel did not accept connections on ${TUNNEL_HOST}:${port} within ` +
-                `${TUNNEL_READY_TIMEOUT_SECONDS}s. Output of az network bastion tunnel:\n${output.trim()}`);
-        }
-        await sleep(300);
+        last = r.detail;
+        await sleep(1000);
     }
 }
 

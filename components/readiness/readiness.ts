@@ -16,16 +16,23 @@ import { LoginNode } from "../login/loginNode";
 import { readinessInvocation } from "./invocation";
 
 /**
- * The partitions cyclecloud-slurm 4.x creates from the cluster's parameters: one per nodearray with nodes
- * (hpc, htc; this program configures no gpu or dynamic arrays). [inferred: a zero-node array is assumed absent]
+ * The partitions cyclecloud-slurm 4.x creates from the cluster's parameters: one per nodearray with capacity
+ * (azslurm writes a nodearray whose max count is 0 as a commented-out partition, "has no capacity"; the
+ * dynamic nodearray only with EnableDynamicPartition). [source] azure-slurm/slurmcc/cli.py `_partitions`,
+ * partition.py `fetch_partitions` (4.0.9).
  */
 export function expectedPartitions(cluster: Settings["cluster"]): string[] {
-    return [...(cluster.maxHpcNodes > 0 ? ["hpc"] : []), ...(cluster.maxHtcNodes > 0 ? ["htc"] : [])];
+    return [
+        ...(cluster.maxHpcNodes > 0 ? ["hpc"] : []),
+        ...(cluster.maxHtcNodes > 0 ? ["htc"] : []),
+        ...(cluster.maxGpuNodes > 0 ? ["gpu"] : []),
+        ...(cluster.maxDynamicCores > 0 ? ["dynamic"] : []),
+    ];
 }
 
-/** The partition of the optional test job: htc (single-node jobs) when it has nodes, else hpc. */
+/** The partition of the optional test job: htc (single-node jobs) when it has nodes, else hpc, else gpu. */
 export function testJobPartition(cluster: Settings["cluster"]): string {
-    return cluster.maxHtcNodes > 0 ? "htc" : "hpc";
+    return cluster.maxHtcNodes > 0 ? "htc" : cluster.maxHpcNodes > 0 ? "hpc" : "gpu";
 }
 
 const sha256 = (s: string) => crypto.createHash("sha256").update(s).digest("hex");

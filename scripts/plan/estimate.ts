@@ -69,6 +69,30 @@ function readinessDuration(r: PlanResource): Duration {
 }
 
 /**
+ * Tunnel mode: the first Command dials only once an SSH banner came back through the Bastion tunnel the program
+ * opens (az start-up, its token, the Bastion session). The later Commands then run one after the other (the tunnel
+ * relays one connection at a time; components/cyclecloud/cluster.ts orders them), which the dependency graph shows.
+ */
+export const TUNNEL_OPEN_SECONDS = 30;
+const INIT_SECONDS = 300;
+
+/** Whether a resource waits for a BastionHost: only the Commands of tunnel mode do. */
+function throughTunnel(r: PlanResource): boolean {
+    return r.dependencies.some(u => /(::|\$)azure-native:network:BastionHost::/.test(u));
+}
+
+function initDuration(r: PlanResource): Duration {
+    const init = { label: "cycle_server start-up, admin import, locker creation", seconds: INIT_SECONDS };
+    const source = `${EST} (cycle_server start-up, admin import, locker creation)`;
+    if (!throughTunnel(r)) return { seconds: INIT_SECONDS, source };
+    return {
+        seconds: TUNNEL_OPEN_SECONDS + INIT_SECONDS,
+        parts: [{ label: "Bastion tunnel opens (az start-up, Bastion session, SSH banner back)", seconds: TUNNEL_OPEN_SECONDS }, init],
+        source: `${source}; ${EST} for the tunnel (no Azure here to measure it)`,
+    };
+}
+
+/**
  * Remote Commands whose run time is dominated by what they wait for, matched by resource name.
  * The first rule that matches wins.
  */
@@ -88,7 +112,7 @@ export const NAME_RULES: { type: string; pattern: RegExp; duration: Duration | (
         // components/cyclecloud/init-server.sh: waits for cycle_server, imports the admin, creates the locker.
         type: "command:remote:Command",
         pattern: /-init$/,
-        duration: { seconds: 300, source: `${EST} (cycle_server start-up, admin import, locker creation)` },
+        duration: initDuration,
     },
 ];
 

@@ -2,6 +2,8 @@
 // generated secrets): dependency graph, cluster parameters (cyclecloud-slurm 4.x names), user records,
 // role assignments and their scopes, the VM and locker, remote Command options, secrets, access paths.
 import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
 import { ConfigError, parseSettings, secretProblems } from "../../components/config";
 import { clusterParameters, cycleCloudSubnetId, renderUserRecords } from "../../components/cyclecloud/cluster";
 import { BUILTIN_ROLE, ORCHESTRATOR_READ_ACTIONS, marketplaceTermUrns } from "../../components/cyclecloud/server";
@@ -20,20 +22,29 @@ const T = {
     rd: "azure-native:authorization:RoleDefinition",
 };
 
-/** Every parameter name in cyclecloud-slurm 4.0.9's templates/slurm.txt (shared/reference section 2.2). */
-const SLURM_4X_PARAMETERS = new Set([
-    "Region", "SubnetId", "Credentials", "ManagedIdentity", "UsePublicNetwork", "ExecuteNodesPublic", "ReturnProxy", "NodeTags", "BootDiskSize",
-    "SchedulerMachineType", "loginMachineType", "HPCMachineType", "HTCMachineType", "GPUMachineType", "DynamicMachineType",
-    "Autoscale", "MaxHTCExecuteNodeCount", "MaxHPCExecuteNodeCount", "MaxGPUExecuteNodeCount", "MaxDynamicExecuteCoreCount",
-    "HPCMaxScalesetSize", "HTCUseLowPrio", "HTCSpotMaxPrice", "GPUUseLowPrio", "GPUSpotMaxPrice", "DynamicUseLowPrio", "DynamicSpotMaxPrice",
-    "DefineNodesAvailabilityZone", "HPCAvailabilityZone", "HTCAvailabilityZone", "GPUAvailabilityZone", "NumberLoginNodes", "MaxLoginNodeCount",
-    "EnableDynamicPartition", "SchedulerImageName", "LoginImageName", "HPCImageName", "HTCImageName", "GPUImageName", "DynamicImageName",
-    "configuration_slurm_version", "configuration_slurm_accounting_enabled", "additional_slurm_config", "configuration_slurm_ha_enabled",
-    "EnableTerminateNotification", "EnableNodeHealthChecks", "NodeNameIsHostname", "NodeNamePrefix", "SchedulerHostName",
-    "UseBuiltinSched", "SchedFilesystemSize", "NFSSchedType", "NFSSchedAddress", "NFSSchedExportPath", "NFSSchedMountOptions",
-    "UseBuiltinShared", "FilesystemSize", "NFSType", "NFSAddress", "NFSSharedExportPath", "NFSSharedMountOptions",
-    "SchedulerClusterInitSpecs", "LoginClusterInitSpecs", "HTCClusterInitSpecs", "HPCClusterInitSpecs", "GPUClusterInitSpecs", "DynamicClusterInitSpecs",
-]);
+/**
+ * Facts of the cyclecloud-slurm template the project pins (tag 4.0.9, its templates/slurm.txt): every parameter
+ * name with its default, and which parameters make each nodearray create nodes. How it was extracted: the
+ * fixture's `extractedWith` and `source`.
+ */
+interface TemplateFacts {
+    source: { repository: string; tag: string; commit: string; path: string };
+    parameters: Record<string, string | null>;
+    nodearrays: Record<string, { kind: string; createsNodes?: string[]; machineType?: string; image?: string; defaultPartition?: boolean; partition?: string }>;
+}
+const TEMPLATE: TemplateFacts = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures", "slurm-template-4.0.9.json"), "utf8"));
+
+/** The partitions azslurm writes for these parameters, with whether each is the default (see readiness.ts). */
+function partitionsOf(params: Props): { name: string; isDefault: boolean }[] {
+    const capacity: Record<string, boolean> = {
+        hpc: params.MaxHPCExecuteNodeCount > 0,
+        htc: params.MaxHTCExecuteNodeCount > 0,
+        gpu: params.MaxGPUExecuteNodeCount > 0,
+        dynamic: params.EnableDynamicPartition === true && params.MaxDynamicExecuteCoreCount > 0,
+    };
+    return Object.values(TEMPLATE.nodearrays).filter(n => n.partition !== undefined && capacity[n.partition])
+        .map(n => ({ name: n.partition!, isDefault: n.defaultPartition === true }));
+}
 
 /** A jump host's host key as sshProxyHostKey takes it. */
 const JUMP_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJumpHostKeyJumpHostKeyJumpHostKeyJumpHost";
@@ -186,6 +197,34 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             assert.ok(transitiveDeps(dev, byName(dev, T.command, "cyclecloud-init")).has(byName(dev, "azure-native:network:BastionHost", "network-bastion").urn));
         });
 
+        it("tunnel mode (dev): the remote Commands run one at a time through the one-connection tunnel, in one chain", () => {
+            const chain = ["cyclecloud-init", "slurm-users", "slurm-accounts-upload", "slurm-cluster", "slurm-scale",
+                "slurm-accounts-scheduler", "slurm-seed", "readiness-check"];
+            assert.deepStrictEqual(remoteCommands(dev).map(c => c.name).sort(), [...chain].sort());
+            // Each one waits, through dependencies between resources only, for the one before it (so for all
+            // before it): no two can overlap, on create, update or delete (the reverse order).
+            const waitsFor = (r: SimResult, start: SimResource) => {
+                const byUrn = new Map(r.resources.map(x => [x.urn, x]));
+                const seen = new Set<string>();
+                const todo = [...start.dependencies];
+                while (todo.length > 0) {
+                    const u = todo.pop()!;
+                    if (seen.has(u)) continue;
+                    seen.add(u);
+                    todo.push(...(byUrn.get(u)?.dependencies ?? []));
+                }
+                return seen;
+            };
+            for (let i = 1; i < chain.length; i++) {
+                assert.ok(waitsFor(dev, cmd(dev, chain[i])).has(cmd(dev, chain[i - 1]).urn), `${chain[i]} does not wait for ${chain[i - 1]}`);
+            }
+            // The links this ordering adds, registered as dependsOn of the Commands themselves.
+            for (const [later, earlier] of [["slurm-accounts-upload", "slurm-users"], ["slurm-accounts-scheduler", "slurm-scale"],
+                ["slurm-seed", "slurm-accounts-scheduler"]]) {
+                assert.ok(cmd(dev, later).dependencies.includes(cmd(dev, earlier).urn), `${later} has no dependsOn on ${earlier}`);
+            }
+        });
+
         it("jump host and direct modes: no Command waits for Bastion (it is not on their path)", async () => {
             const proxy = await simulateDev({ [`${NS}bastionTunnelPort`]: undefined, [`${NS}sshProxyHost`]: "jump.example.com",
                 [`${NS}sshProxyHostKey`]: JUMP_HOST_KEY, [`${NS}deploySourcePrefix`]: "10.60.0.5/32" });
@@ -197,6 +236,13 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             }
             // Through the jump host the scheduler's Commands still keep the server (not their jump host there) ordered.
             assert.ok(cmd(proxy, "slurm-seed").dependencies.includes(byName(proxy, T.vm, "cyclecloud-vm").urn));
+            // A jump host takes many connections: what only the tunnel needed stays parallel there.
+            for (const r of [proxy, direct]) {
+                for (const [later, earlier] of [["slurm-accounts-upload", "slurm-users"], ["slurm-accounts-scheduler", "slurm-scale"],
+                    ["slurm-seed", "slurm-accounts-scheduler"]]) {
+                    assert.ok(!cmd(r, later).dependencies.includes(cmd(r, earlier).urn), `${later} waits for ${earlier} without a tunnel`);
+                }
+            }
         });
 
         it("the login VM waits for the NFS share, its private endpoint and the endpoint's DNS zone group", () => {
@@ -217,9 +263,42 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             params = JSON.parse(exported(String(cmd(dev, "slurm-cluster").inputs.stdin), "CC_CLUSTER_PARAMS"));
         });
 
-        it("uses only cyclecloud-slurm 4.x parameter names", () => {
-            const unknown = Object.keys(params).filter(k => !SLURM_4X_PARAMETERS.has(k));
+        it("uses only parameter names the pinned template (cyclecloud-slurm 4.0.9 templates/slurm.txt) defines", () => {
+            assert.strictEqual(TEMPLATE.source.commit, "50e673900227073883c5d74828863be4435bdb9a");
+            const unknown = Object.keys(params).filter(k => !(k in TEMPLATE.parameters));
             assert.deepStrictEqual(unknown, []);
+        });
+
+        it("sets, for every nodearray of the template, each parameter that creates nodes, and its machine type and image", async () => {
+            const gpu = await simulateDev({ [`${NS}maxHpcNodes`]: "0", [`${NS}maxGpuNodes`]: "2", [`${NS}gpuVmSize`]: "Standard_NC6s_v3",
+                [`${NS}maxDynamicCores`]: "64", [`${NS}dynamicVmSize`]: "Standard_D8s_v5" });
+            if (gpu.error) throw gpu.error;
+            const gpuParams = JSON.parse(exported(String(cmd(gpu, "slurm-cluster").inputs.stdin), "CC_CLUSTER_PARAMS"));
+            for (const [label, p] of [["dev", params], ["gpu+dynamic", gpuParams]] as const) {
+                for (const [array, n] of Object.entries(TEMPLATE.nodearrays)) {
+                    for (const k of [...(n.createsNodes ?? []), ...(n.machineType && array !== "login" ? [n.machineType] : []), ...(n.image ? [n.image] : [])]) {
+                        assert.ok(k in TEMPLATE.parameters, `${k} is not a parameter of the template`);
+                        assert.notStrictEqual(p[k], undefined, `${label}: ${k} (nodearray ${array}) is left to the template's default ${TEMPLATE.parameters[k]}`);
+                    }
+                }
+            }
+            // Off unless asked for: no gpu nodes, no dynamic partition, no CycleCloud login nodes, no HA scheduler.
+            assert.strictEqual(params.MaxGPUExecuteNodeCount, 0);
+            assert.strictEqual(params.EnableDynamicPartition, false);
+            assert.strictEqual(params.MaxDynamicExecuteCoreCount, 1, "the template's smallest core limit (the partition is off)");
+            assert.strictEqual(params.NumberLoginNodes, 0);
+            assert.strictEqual(params.MaxLoginNodeCount, 0);
+            assert.strictEqual(params.configuration_slurm_ha_enabled, false);
+            // ... and from config when asked for.
+            assert.deepStrictEqual([gpuParams.MaxGPUExecuteNodeCount, gpuParams.GPUMachineType, gpuParams.GPUImageName], [2, "Standard_NC6s_v3", "almalinux8"]);
+            assert.deepStrictEqual([gpuParams.EnableDynamicPartition, gpuParams.MaxDynamicExecuteCoreCount, gpuParams.DynamicMachineType],
+                [true, 64, "Standard_D8s_v5"]);
+            assert.deepStrictEqual(partitionsOf(gpuParams), [{ name: "htc", isDefault: false }, { name: "gpu", isDefault: true }, { name: "dynamic", isDefault: false }]);
+        });
+
+        it("gives the cluster exactly one default partition", () => {
+            assert.deepStrictEqual(partitionsOf(params), [{ name: "hpc", isDefault: true }, { name: "htc", isDefault: false }]);
+            assert.strictEqual(partitionsOf(params).filter(p => p.isDefault).length, 1);
         });
 
         it("takes region, subnet (rg/vnet/subnet), credentials, sizes, counts, images and the Slurm version from config", () => {
@@ -254,6 +333,7 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             const base = {
                 region: "westeurope", computeSubnetId: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/c",
                 schedulerVmSize: "a", hpcVmSize: "b", htcVmSize: "c", maxHpcNodes: 1, maxHtcNodes: 1, nodeImage: "almalinux8",
+                gpuVmSize: "d", maxGpuNodes: 0, dynamicVmSize: "e", maxDynamicCores: 0,
                 slurmVersion: "25.11.5", nfsAddress: "x", nfsExportPath: "/x/y",
             };
             assert.throws(() => clusterParameters({ ...base, nfsMountOptions: "rw,hard,rsize=262144,wsize=262144,vers=3,tcp,_netdev,nconnect=8" }), /NFS 4\.1/);
@@ -535,6 +615,19 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
                 ["bastionTunnelPort", "deploySourcePrefix"]);
             assert.deepStrictEqual(problems({ ...base(), sshProxyUser: "x" }).map(p => p.split(":")[0]), ["sshProxyUser"]);
             assert.deepStrictEqual(problems({ ...base(), nodeImage: "centos7", maxHpcNodes: "-1" }).map(p => p.split(":")[0]).sort(), ["maxHpcNodes", "nodeImage"]);
+        });
+
+        it("allows one default partition only: gpu nodes need maxHpcNodes 0, and hpc or gpu must have nodes (errors name the key)", () => {
+            const both = problems({ ...base(), maxGpuNodes: "2" });
+            assert.deepStrictEqual(both.map(p => p.split(":")[0]), ["maxGpuNodes"]);
+            assert.match(both[0], /two default partitions.*set maxHpcNodes to 0/);
+            const none = problems({ ...base(), maxHpcNodes: "0" });
+            assert.deepStrictEqual(none.map(p => p.split(":")[0]), ["maxHpcNodes"]);
+            assert.match(none[0], /or maxGpuNodes above 0/);
+            assert.deepStrictEqual(problems({ ...base(), maxHpcNodes: "0", maxGpuNodes: "1" }), []);
+            assert.deepStrictEqual(problems({ ...base(), maxDynamicCores: "-1", gpuVmSize: "NC6" }).map(p => p.split(":")[0]).sort(), ["gpuVmSize", "maxDynamicCores"]);
+            const s = parseSettings(base(), "t").cluster;
+            assert.deepStrictEqual([s.maxGpuNodes, s.gpuVmSize, s.maxDynamicCores, s.dynamicVmSize], [0, "Standard_NC24rs_v3", 0, "Standard_F2s_v2"]);
         });
 
         it("secretProblems names missing secrets and never shows a value", () => {

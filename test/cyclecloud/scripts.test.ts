@@ -32,7 +32,8 @@ const PARAMS = JSON.stringify(clusterParameters({
     region: "westeurope",
     computeSubnetId: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/compute",
     schedulerVmSize: "Standard_D4ads_v5", hpcVmSize: "Standard_F2s_v2", htcVmSize: "Standard_F2s_v2",
-    maxHpcNodes: 4, maxHtcNodes: 8, nodeImage: "almalinux8", slurmVersion: "25.11.5",
+    maxHpcNodes: 4, maxHtcNodes: 8, gpuVmSize: "Standard_NC24rs_v3", maxGpuNodes: 0, dynamicVmSize: "Standard_F2s_v2", maxDynamicCores: 0,
+    nodeImage: "almalinux8", slurmVersion: "25.11.5",
     nfsAddress: "acct.file.core.windows.net", nfsExportPath: "/acct/shared", nfsMountOptions: "vers=4,minorversion=1,sec=sys",
 }));
 

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ancestorsOf, buildModel, PlanModel, PlanResource } from "../../scripts/plan/model";
-import { durationOf, estimate } from "../../scripts/plan/estimate";
+import { durationOf, estimate, TUNNEL_OPEN_SECONDS } from "../../scripts/plan/estimate";
 import { heredocJson } from "../../scripts/plan/artefacts";
 import { toDot } from "../../scripts/plan/diagram";
 import { Scrubber, ed25519KeyPair } from "../../scripts/plan/secrets";
@@ -145,6 +145,19 @@ describe("npm run plan (modules)", function () {
         // With the CycleCloud cluster in the program its start dominates; without it, Bastion's 10 minutes do.
         const dominant = model.resources.some(r => r.type === "command:remote:Command") ? /-cluster$/ : /bastion/;
         assert.ok(steps.some(s => dominant.test(s.name)), `critical path: ${steps.map(s => s.name).join(" -> ")}`);
+    });
+
+    it("tunnel mode (dev): the estimate runs the remote Commands one after the other and adds the tunnel's opening to the first", () => {
+        const est = estimate(model);
+        const commands = est.criticalPath.filter(s => s.type === "command:remote:Command").map(s => s.name);
+        assert.deepStrictEqual(commands, ["cyclecloud-init", "slurm-users", "slurm-accounts-upload", "slurm-cluster", "slurm-scale",
+            "slurm-accounts-scheduler", "slurm-seed", "readiness-check"]);
+        const init = est.criticalPath.find(s => s.name === "cyclecloud-init")!;
+        assert.strictEqual(init.seconds, TUNNEL_OPEN_SECONDS + 300);
+        assert.match(init.parts?.[0].label ?? "", /Bastion tunnel opens/);
+        // Without a BastionHost dependency (jump host, direct) the first Command does not wait for a tunnel.
+        const direct = { ...byName(model, "cyclecloud-init"), dependencies: [] };
+        assert.strictEqual(durationOf(direct).seconds, 300);
     });
 
     it("finds the longest path in a synthetic graph, not the one with the most steps", () => {
