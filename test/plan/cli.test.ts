@@ -7,10 +7,12 @@ import * as path from "path";
 
 const root = path.resolve(__dirname, "..", "..");
 const fixtures = path.join(__dirname, "fixtures");
+/** `npm run plan`'s own node arguments (package.json), so the test runs the command users run. */
+const PLAN_ARGS = (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).scripts.plan as string).split(/\s+/).slice(1);
 
 function planCli(args: string[]): { status: number | null; stdout: string; stderr: string; out: string } {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), "plan-cli-"));
-    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/plan.ts", "--out", out, ...args], {
+    const r = spawnSync(process.execPath, [...PLAN_ARGS, "--out", out, ...args], {
         cwd: root, encoding: "utf8", timeout: 60000,
         // No network needed: make any attempt fail fast instead of hanging.
         env: { ...process.env, HTTP_PROXY: "http://127.0.0.1:9", HTTPS_PROXY: "http://127.0.0.1:9", NO_PROXY: "" },
