@@ -35,33 +35,33 @@ export function declaredSecretKeys(): SecretKeySpec[] {
     return [];
 }
 
-/**
- * Config keys whose value must be a generated private key's public half (so the config checks pass):
- * the deployer key signs in to the CycleCloud VM and, for the readiness check, to the login node's admin.
- */
-export const PUBLIC_KEY_FOR: Record<string, string[]> = {
-    adminSshPrivateKey: ["cyclecloudAdminSshPublicKey", "loginAdminSshPublicKey"],
-    sshProxyPrivateKey: [],
+/** The public key a stand-in private key is taken to match (the program checks the user's public keys as given). */
+export const MATCHES: Record<string, string> = {
+    adminSshPrivateKey: "cyclecloudAdminSshPublicKey (default loginAdminSshPublicKey)",
+    loginAdminSshPrivateKey: "loginAdminSshPublicKey",
 };
 
 export interface SimulatedSecrets {
-    /** Config values to add or replace (secret stand-ins, and public keys that must match them). */
+    /** Config values to add or replace: stand-ins for secrets only, never for a key the user gave in plain text. */
     config: Record<string, unknown>;
     /** Secret keys, without the project namespace. */
     secretKeys: string[];
+    /** The keys given a stand-in (the program is told so: setSecretStandIns in components/config.ts). */
+    standIns: string[];
     /** One line per stand-in, for the printed notes (never a value). */
     notes: string[];
 }
 
 /**
- * Stand-ins for every required secret key and every key the stack file marks `secure` (which readStackFile
- * turned into a marker string). Passwords get a value that meets complexity rules, private keys a generated
- * ed25519 key (and the matching public-key setting), anything else a random-looking token.
+ * Stand-ins for every required secret key nobody set and every key the stack file marks `secure` (which
+ * readStackFile turned into a marker string, as it cannot be decrypted here). Passwords get a value that meets
+ * complexity rules, private keys a generated ed25519 key (taken to match the public key the user gave), anything
+ * else a random-looking token. Every other key keeps the value the user gave, and is validated as given.
  */
 export function simulatedSecrets(stack: string, config: Record<string, unknown>, secureKeys: string[],
     declared: SecretKeySpec[] = declaredSecretKeys()): SimulatedSecrets {
     const bare = (k: string) => k.replace(/^[^:]+:/, "");
-    const out: SimulatedSecrets = { config: {}, secretKeys: [...new Set(secureKeys)], notes: [] };
+    const out: SimulatedSecrets = { config: {}, secretKeys: [...new Set(secureKeys)], standIns: [], notes: [] };
     const fromStack = new Set(secureKeys.map(bare));
     // A secret key the stack file holds in plain text keeps its value and stays plain, so the program refuses it
     // (it would be unencrypted in the stack file and in the repository).
@@ -72,23 +72,18 @@ export function simulatedSecrets(stack: string, config: Record<string, unknown>,
         const seed = `plan/${stack}/${key}`;
         const hex = crypto.createHash("sha256").update(seed).digest("hex");
         const configKey = Object.keys(config).find(k => bare(k) === key) ?? key;
+        const why = fromStack.has(key) ? "encrypted in the stack file" : "not set";
         if (/privatekey$/i.test(key)) {
-            const pair = ed25519KeyPair(seed, `plan-${key}`);
-            out.config[configKey] = pair.privateKey;
-            const pub = PUBLIC_KEY_FOR[key] ?? [];
-            if (pub.length > 0) {
-                for (const k of pub) out.config[k] = pair.publicKey;
-                out.notes.push(`${key}: a generated ed25519 key (${pub.join(" and ")} set to its public half for this plan)`);
-            } else {
-                out.notes.push(`${key}: a generated ed25519 key`);
-            }
+            out.config[configKey] = ed25519KeyPair(seed, `plan-${key}`).privateKey;
+            out.notes.push(`${key} (${why}): a generated ed25519 key${MATCHES[key] ? `, taken to match ${MATCHES[key]}` : ""}`);
         } else if (/password/i.test(key)) {
             out.config[configKey] = `Pl4n-${hex.slice(0, 12)}-Sim!`;
-            out.notes.push(`${key}: a generated password`);
+            out.notes.push(`${key} (${why}): a generated password`);
         } else {
             out.config[configKey] = `plan-simulated-${hex.slice(0, 24)}`;
-            out.notes.push(`${key}: a generated value`);
+            out.notes.push(`${key} (${why}): a generated value`);
         }
+        out.standIns.push(key);
         if (!out.secretKeys.some(k => bare(k) === key)) out.secretKeys.push(key);
     }
     return out;
