@@ -362,7 +362,7 @@ const userSchema = z.object({
 
 const groupSchema = z.object({
     group: z.string().min(1, { message: "must be a group object ID or display name" })
-        .refine(s => UUID.test(s.trim()) || !looksLikeObjectId(s), {
+        .refine(s => UUID.test(s) || !looksLikeObjectId(s), {
             message: `looks like an object ID but is not one (${OBJECT_ID_FORM}); the program would look it up as a group's ` +
                 "display name. Copy the group's object ID again (az ad group show --group <name> --query id -o tsv)",
         }),
