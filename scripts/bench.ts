@@ -1,11 +1,13 @@
-// npm run bench [-- --runs N --sizes dev,10,100,400,1000g --no-cold]
+// npm run bench [-- --runs N --sizes dev,10,100,400,1000g --no-cold --baseline DIR]
 // Wall time and peak memory of `npm run plan` for the dev stack and for generated stacks of 10, 100 and 400
 // users (per-user roles) and 1000 users (roles through Entra groups, which the config requires above 500 users),
 // and the dev stack's import floor: a process that only loads the Pulumi SDK, the policy SDK and the provider
 // modules the program imports. Each run is a fresh child process started as `npm run plan` starts it (module
 // loading included, as a user sees it); floor and plan runs alternate, so a change in the machine's load hits
 // both; medians of N with min-max. "Cold" is the dev plan with the transpile and diagram caches emptied first
-// (the first plan after `npm ci` or after editing every file).
+// (the first plan after `npm ci` or after editing every file). --baseline DIR times DIR's own `npm run plan` of the
+// dev stack in the same alternation (a checkout of an earlier commit: git archive REV | tar -x -C DIR, and a
+// node_modules link).
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -45,8 +47,8 @@ function median(xs: number[]): number {
 interface Row { size: string; resources: number; wall: number[]; rss: number[] }
 
 /** `npm run plan`'s node arguments (package.json), e.g. ["-r", "./scripts/plan/register.js", "scripts/plan.ts"]. */
-function planArgs(): string[] {
-    const script = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).scripts.plan as string;
+function planArgs(dir = root): string[] {
+    const script = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")).scripts.plan as string;
     const [node, ...args] = script.split(/\s+/);
     if (node !== "node") throw new Error(`package.json scripts.plan does not start with node: ${script}`);
     return args;
@@ -82,9 +84,9 @@ export function floorModules(): string[] {
     return [...mods].sort();
 }
 
-function timed(args: string[], env: NodeJS.ProcessEnv = process.env): { seconds: number; status: number | null; stderr: string; stdout: string } {
+function timed(args: string[], env: NodeJS.ProcessEnv = process.env, cwd = root): { seconds: number; status: number | null; stderr: string; stdout: string } {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", env, maxBuffer: 64 * 1024 * 1024 });
+    const r = spawnSync(process.execPath, args, { cwd, encoding: "utf8", env, maxBuffer: 64 * 1024 * 1024 });
     return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, status: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
@@ -95,11 +97,12 @@ function floorOnce(mods: string[], usageFile: string): { seconds: number; rssMiB
     return { seconds: r.seconds, rssMiB: JSON.parse(fs.readFileSync(usageFile, "utf8")).maxRssKiB / 1024 };
 }
 
-function runOnce(stackFile: string, outDir: string, usageFile: string): { seconds: number; rssMiB: number; resources: number } {
-    const args = planArgs();
+function runOnce(stackFile: string, outDir: string, usageFile: string, dir = root): { seconds: number; rssMiB: number; resources: number } {
+    const args = planArgs(dir);
     const at = args.indexOf("scripts/plan.ts");
-    const r = timed([...args.slice(0, at), "-r", "./scripts/plan/usage.ts", ...args.slice(at), "--stack-file", stackFile, "--out", outDir],
-        { ...process.env, PLAN_USAGE_FILE: usageFile });
+    // The usage preload is this checkout's (a baseline may lack it); plain JS under ts-node and under register.js.
+    const r = timed([...args.slice(0, at), "-r", path.join(root, "scripts", "plan", "usage.ts"), ...args.slice(at), "--stack-file", stackFile, "--out", outDir],
+        { ...process.env, PLAN_USAGE_FILE: usageFile }, dir);
     if (r.status !== 0) throw new Error(`plan of ${stackFile} exited ${r.status}:\n${r.stderr}${r.stdout.slice(-2000)}`);
     const rssMiB = JSON.parse(fs.readFileSync(usageFile, "utf8")).maxRssKiB / 1024;
     const resources = JSON.parse(fs.readFileSync(path.join(outDir, "plan.json"), "utf8")).resources.length;
@@ -116,7 +119,8 @@ async function main(): Promise<void> {
         .option("--runs <n>", "runs per size (median)", "5")
         .option("--sizes <list>", "dev and/or user counts; a g suffix grants through Entra groups", "dev,10,100,400,1000g")
         .option("--no-cold", "skip the dev plan with empty caches")
-        .parse(process.argv).opts<{ runs: string; sizes: string; cold: boolean }>();
+        .option("--baseline <dir>", "also time the dev plan of another checkout (e.g. an earlier commit, with node_modules), alternating")
+        .parse(process.argv).opts<{ runs: string; sizes: string; cold: boolean; baseline?: string }>();
     const runs = Math.max(1, Number(o.runs));
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-bench-"));
     const load = () => os.loadavg().map(l => l.toFixed(2)).join(" ");
@@ -133,6 +137,9 @@ async function main(): Promise<void> {
         const label = size === "dev" ? "dev stack (2 users)"
             : size.endsWith("g") ? `${parseInt(size, 10)} users, roles to groups` : `${size} users`;
         const row: Row = { size: label, resources: 0, wall: [], rss: [] };
+        const baseline: Row = { size: `dev stack, baseline ${o.baseline}`, resources: 0, wall: [], rss: [] };
+        const baselineRun = () => runOnce(file, path.join(tmp, "out-baseline"), path.join(tmp, "usage-baseline.json"), path.resolve(o.baseline!));
+        if (size === "dev" && o.baseline) baselineRun();
         // One run first that is not counted: it fills the caches, as any earlier plan on this checkout did.
         runOnce(file, path.join(tmp, `out-${size}`), path.join(tmp, `usage-${size}.json`));
         for (let i = 0; i < runs; i++) {
@@ -140,6 +147,12 @@ async function main(): Promise<void> {
                 const f = floorOnce(mods, path.join(tmp, "usage-floor.json"));
                 floor.wall.push(f.seconds);
                 floor.rss.push(f.rssMiB);
+            }
+            if (size === "dev" && o.baseline) {
+                const b = baselineRun();
+                baseline.wall.push(b.seconds);
+                baseline.rss.push(b.rssMiB);
+                baseline.resources = b.resources;
             }
             const r = runOnce(file, path.join(tmp, `out-${size}`), path.join(tmp, `usage-${size}.json`));
             row.wall.push(r.seconds);
@@ -149,6 +162,7 @@ async function main(): Promise<void> {
                 (size === "dev" ? ` (floor ${floor.wall[floor.wall.length - 1].toFixed(2)} s)` : "") + `, load ${load()}\n`);
         }
         rows.push(row);
+        if (baseline.wall.length > 0) rows.push(baseline);
         if (size === "dev" && o.cold) {
             const cold: Row = { size: "dev stack, caches emptied first", resources: 0, wall: [], rss: [] };
             for (let i = 0; i < runs; i++) {
