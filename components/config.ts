@@ -328,9 +328,9 @@ const UPN = /^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/;
 const OBJECT_ID_FORM = "an object ID is 36 characters: 8-4-4-4-12 hexadecimal digits, e.g. 3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b";
 
 /**
- * Hexadecimal digits and hyphens only, at least 20 digits and 2 hyphens (optionally in braces): what an object ID
- * copied with a character missing, extra or wrong looks like. No Entra user name looks like this; a group
- * display name could, but then it cannot be told from a damaged object ID, so it is refused too.
+ * At least 20 hexadecimal digits and 2 hyphens, at most one other letter, nothing else (optionally in braces):
+ * what an object ID copied with a character missing, extra or wrong looks like. No user principal name looks like
+ * this; a group display name could, but then it cannot be told from a damaged object ID, so it is refused too.
  */
 export function looksLikeObjectId(s: string): boolean {
     const t = s.trim().replace(/^\{(.*)\}$/, "$1");
@@ -551,8 +551,9 @@ function cidrsOverlap(a: string, b: string): boolean {
 }
 
 /**
- * An OpenSSH public key line, whole. sshpk alone accepts a key whose base64 was cut short (it pads what is
- * missing), which Azure then refuses; so the base64 must be canonical and decode to exactly the key's blob.
+ * An OpenSSH public key line, whole. sshpk alone accepts some keys whose base64 was cut short (a truncated
+ * ed25519 key parses), which would reach the VM as a key nobody holds; so the base64 must be canonical and
+ * decode to exactly the key's blob.
  */
 function isSshPublicKey(s: string): boolean {
     const line = s.trim();
