@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as ipaddr from "ipaddr.js";
 import * as sshpk from "sshpk";
 import { z } from "zod";
+import { AZURE_REGIONS, AZURE_REGIONS_AS_OF } from "./regions";
 
 /** The Pulumi project name: the namespace of every config key below. */
 export const PROJECT = "cyclecloud-slurm-entra";
@@ -350,8 +351,28 @@ const sshPublicKey = z.string().refine(isSshPublicKey, {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const UPN = /^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/;
-const entraUser = z.string().refine(s => UUID.test(s) || UPN.test(s), {
-    message: "must be an Entra user principal name (alice@contoso.com) or an object ID (GUID)",
+/** How an Entra object ID is written. */
+const OBJECT_ID_FORM = "an object ID is 36 characters: 8-4-4-4-12 hexadecimal digits, e.g. 3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b";
+
+/**
+ * At least 20 hexadecimal digits and 2 hyphens, at most one other letter, nothing else (optionally in braces):
+ * what an object ID copied with a character missing, extra or wrong looks like. No user principal name looks like
+ * this; a group display name could, but then it cannot be told from a damaged object ID, so it is refused too.
+ */
+export function looksLikeObjectId(s: string): boolean {
+    const t = s.trim().replace(/^\{(.*)\}$/, "$1");
+    return /^[0-9a-z-]+$/i.test(t) && (t.match(/[0-9a-f]/gi) ?? []).length >= 20 && (t.match(/-/g) ?? []).length >= 2 &&
+        (t.match(/[g-z]/gi) ?? []).length <= 1;
+}
+
+const entraUser = z.string().superRefine((s, ctx) => {
+    if (UUID.test(s) || UPN.test(s)) return;
+    ctx.addIssue({
+        code: "custom",
+        message: looksLikeObjectId(s)
+            ? `looks like an object ID but is not one (${OBJECT_ID_FORM}); copy the user's object ID again, or give the user principal name`
+            : "must be an Entra user principal name (alice@contoso.com) or an object ID (GUID)",
+    });
 });
 
 const vmSize = z.string().regex(/^(Standard|Basic)_[A-Za-z0-9_]+$/, {
@@ -367,7 +388,11 @@ const userSchema = z.object({
 }, { message: "must be an object with entra, optional admin and name, and optionally sshPublicKey (+ uid) for a pinned node account" }).strict();
 
 const groupSchema = z.object({
-    group: z.string().min(1, { message: "must be a group object ID or display name" }),
+    group: z.string().min(1, { message: "must be a group object ID or display name" })
+        .refine(s => UUID.test(s) || !looksLikeObjectId(s), {
+            message: `looks like an object ID but is not one (${OBJECT_ID_FORM}); the program would look it up as a group's ` +
+                "display name. Copy the group's object ID again (az ad group show --group <name> --query id -o tsv)",
+        }),
     admin: boolFromString.default(false),
 }).strict();
 
@@ -380,7 +405,10 @@ const hostKey = z.string().refine(s => /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-
 /** The raw config keys (names as `pulumi config set` takes them), with their rules and defaults. */
 const rawSchema = z.object({
     location: z.string({ message: "is required: the Azure region, for example westeurope" })
-        .regex(/^[a-z0-9]+$/, { message: "must be an Azure region name such as westeurope (lower case, no spaces)" }),
+        .superRefine((s, ctx) => {
+            const problem = regionProblem(s);
+            if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+        }),
     resourceGroupName: z.string().regex(/^[-\w.()]{1,89}[-\w()]$/, {
         message: "must be 1-90 characters of letters, digits, - _ . ( ) and not end with a period",
     }).optional(),
@@ -476,6 +504,61 @@ const OBJECT_KEYS = new Set(["tags", "users", "entraExistingGroups"]);
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
+/** Levenshtein distance (insertions, deletions, substitutions), case-insensitive. */
+export function editDistance(a: string, b: string): number {
+    const x = a.toLowerCase(), y = b.toLowerCase();
+    let prev = Array.from({ length: y.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= x.length; i++) {
+        const row = [i];
+        for (let j = 1; j <= y.length; j++) {
+            row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1));
+        }
+        prev = row;
+    }
+    return prev[y.length];
+}
+
+/** The candidate nearest to `word` when it is near enough to be a typo of it (at most a third of it differs). */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+    let best: string | undefined, bestDistance = Infinity;
+    for (const c of candidates) {
+        const d = editDistance(word, c);
+        if (d < bestDistance) [best, bestDistance] = [c, d];
+    }
+    return best !== undefined && bestDistance <= Math.max(2, Math.floor(Math.max(word.length, best.length) / 3)) ? best : undefined;
+}
+
+function didYouMean(word: string, candidates: readonly string[]): string {
+    const best = nearest(word, candidates);
+    return best === undefined ? "" : `; did you mean ${best}?`;
+}
+
+function unknownKeyProblem(key: string): string {
+    const best = nearest(key, [...CONFIG_KEYS, ...Object.keys(SECRET_KEYS)]);
+    return `${key}: unknown config key ${PROJECT}:${key}; ` + (best !== undefined
+        ? `did you mean ${best}?`
+        : `not a key this program reads (README.md, "Configuration reference", lists all ${CONFIG_KEYS.length + Object.keys(SECRET_KEYS).length})`);
+}
+
+/** The fields an object inside a structured key may have (users[i], entraExistingGroups[i]). */
+function nestedFields(path: PropertyKey[]): string[] {
+    if (path[0] === "users") return Object.keys(userSchema.shape);
+    if (path[0] === "entraExistingGroups") return Object.keys(groupSchema.shape);
+    return [];
+}
+
+/** Why `s` is not an Azure region name (undefined: it is one), with the nearest name when it looks like a typo. */
+export function regionProblem(s: string): string | undefined {
+    if ((AZURE_REGIONS as readonly string[]).includes(s)) return undefined;
+    const lower = s.toLowerCase().replace(/[\s_-]/g, "");
+    if ((AZURE_REGIONS as readonly string[]).includes(lower)) {
+        return `must be the region's programmatic name, ${lower} (lower case, no spaces), not ${JSON.stringify(s)}`;
+    }
+    const best = nearest(lower, AZURE_REGIONS);
+    return `${JSON.stringify(s)} is not an Azure region name` + (best !== undefined ? `; did you mean ${best}?` : "") +
+        ` (names as in az account list-locations, e.g. westeurope; the list in components/regions.ts is of ${AZURE_REGIONS_AS_OF})`;
+}
+
 /** Parses an IPv4 CIDR whose address is its network address; undefined when it is not one. */
 export function parseCidr(s: string): [ipaddr.IPv4, number] | undefined {
     try {
@@ -498,11 +581,22 @@ function cidrsOverlap(a: string, b: string): boolean {
     return !!x && !!y && (x[0].match(y) || y[0].match(x));
 }
 
+/**
+ * An OpenSSH public key line, whole. sshpk alone accepts some keys whose base64 was cut short (a truncated
+ * ed25519 key parses), which would reach the VM as a key nobody holds; so the base64 must be canonical and
+ * decode to exactly the key's blob.
+ */
 function isSshPublicKey(s: string): boolean {
-    if (/[\r\n]/.test(s.trim())) return false;
+    const line = s.trim();
+    if (/[\r\n]/.test(line)) return false;
+    const [type, b64 = ""] = line.split(/\s+/);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return false;
+    const blob = Buffer.from(b64, "base64");
+    if (blob.toString("base64") !== b64 || blob.length < 4 || blob.subarray(4, 4 + blob.readUInt32BE(0)).toString() !== type) return false;
     try {
-        const key = sshpk.parseKey(s.trim(), "ssh");
-        return ["ed25519", "rsa", "ecdsa"].includes(key.type) && (key.type !== "rsa" || key.size >= 2048);
+        const key = sshpk.parseKey(line, "ssh");
+        return key.toBuffer("rfc4253").equals(blob) &&
+            ["ed25519", "rsa", "ecdsa"].includes(key.type) && (key.type !== "rsa" || key.size >= 2048);
     } catch {
         return false;
     }
@@ -668,8 +762,8 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
                 for (const k of issue.keys) {
                     const where = keyPath([...issue.path, k]);
                     problems.push(issue.path.length === 0
-                        ? `${where}: unknown config key ${PROJECT}:${k}; known keys: ${CONFIG_KEYS.join(", ")}`
-                        : `${where}: unknown field`);
+                        ? unknownKeyProblem(k)
+                        : `${where}: unknown field${didYouMean(k, nestedFields(issue.path))}`);
                 }
             } else {
                 problems.push(`${keyPath(issue.path)}: ${issue.message}`);
@@ -953,12 +1047,27 @@ function safetyChecks(raw: RawSettings, problems: string[]): void {
 // ---- secrets ---------------------------------------------------------------------------------------
 
 /**
+ * Secret keys whose values are stand-ins, not the user's: the offline plan (scripts/simulate.ts) cannot decrypt a
+ * stack file's `secure:` values and simulates a required secret nobody set. A stand-in private key is taken to
+ * be the one that matches the public key it must match; nothing else about the config is assumed. Always empty
+ * under `pulumi up`, where every secret is the user's own.
+ */
+const secretStandIns = new Set<SecretKey>();
+
+/** Marks the secret keys the offline plan simulates (replaces the previous set); [] for a real run. */
+export function setSecretStandIns(keys: readonly string[]): void {
+    secretStandIns.clear();
+    for (const k of keys) if (k in SECRET_KEYS) secretStandIns.add(k as SecretKey);
+}
+
+/**
  * Checks secret config values without ever putting a value in a message. `values` holds the plain values
  * of the secrets that are set (absent = not set); `adminSshPublicKey` is the key the private key must match.
- * Pure, so it is unit-testable; loadSettings feeds it from the stack config.
+ * A key in `standIns` is a stand-in for a value the user sets (see setSecretStandIns). Pure, so it is
+ * unit-testable; loadSettings feeds it from the stack config.
  */
 export function secretProblems(values: Partial<Record<SecretKey, string>>, adminSshPublicKey: string | undefined,
-    usesProxy: boolean, loginAdminSshPublicKey?: string): string[] {
+    usesProxy: boolean, loginAdminSshPublicKey?: string, standIns: ReadonlySet<SecretKey> = new Set()): string[] {
     const problems: string[] = [];
     for (const [key, spec] of Object.entries(SECRET_KEYS) as [SecretKey, (typeof SECRET_KEYS)[SecretKey]][]) {
         if (spec.required && (values[key] === undefined || values[key] === "")) {
@@ -973,35 +1082,39 @@ export function secretProblems(values: Partial<Record<SecretKey, string>>, admin
                 "a digit and a symbol (the value is not shown)");
         }
     }
+    // A public key that is not one is reported by its own key; a private key is only compared with a valid one.
+    const adminPub = adminSshPublicKey !== undefined && isSshPublicKey(adminSshPublicKey) ? adminSshPublicKey : undefined;
+    const loginPub = loginAdminSshPublicKey !== undefined && isSshPublicKey(loginAdminSshPublicKey) ? loginAdminSshPublicKey : undefined;
+    /** The public half of a private key, or for a stand-in the public key it is taken to match. */
+    const publicHalf = (key: SecretKey, matches: string | undefined) =>
+        standIns.has(key) ? matches : privateKeyPublicHalf(values[key]!);
     const key = values.adminSshPrivateKey;
+    let adminKeyPub: string | undefined;
     if (key) {
-        const pub = privateKeyPublicHalf(key);
-        if (pub === undefined) {
+        adminKeyPub = publicHalf("adminSshPrivateKey", adminPub);
+        if (adminKeyPub === undefined && !standIns.has("adminSshPrivateKey")) {
             problems.push("adminSshPrivateKey: must be an unencrypted OpenSSH or PEM private key (the value is not shown); " +
                 `make a dedicated one with: ${DEPLOY_KEY_COMMAND}; set it with: ${setSecretCommand("adminSshPrivateKey")}`);
-        } else if (adminSshPublicKey !== undefined && !sameKey(pub, adminSshPublicKey)) {
+        } else if (adminKeyPub !== undefined && adminPub !== undefined && !sameKey(adminKeyPub, adminPub)) {
             problems.push("adminSshPrivateKey: does not match cyclecloudAdminSshPublicKey (or loginAdminSshPublicKey, its default)");
         }
     }
     // The readiness check signs in to the login node's admin: with loginAdminSshPrivateKey, else adminSshPrivateKey.
     const loginKey = values.loginAdminSshPrivateKey;
     if (loginKey !== undefined) {
-        const pub = privateKeyPublicHalf(loginKey);
-        if (pub === undefined) {
+        const pub = publicHalf("loginAdminSshPrivateKey", loginPub);
+        if (pub === undefined && !standIns.has("loginAdminSshPrivateKey")) {
             problems.push("loginAdminSshPrivateKey: must be an unencrypted OpenSSH or PEM private key (the value is not shown)");
-        } else if (loginAdminSshPublicKey !== undefined && !sameKey(pub, loginAdminSshPublicKey)) {
+        } else if (pub !== undefined && loginPub !== undefined && !sameKey(pub, loginPub)) {
             problems.push("loginAdminSshPrivateKey: does not match loginAdminSshPublicKey");
         }
-    } else if (key && loginAdminSshPublicKey !== undefined) {
-        const pub = privateKeyPublicHalf(key);
-        if (pub !== undefined && !sameKey(pub, loginAdminSshPublicKey)) {
-            problems.push("loginAdminSshPrivateKey: is required (a secret) because adminSshPrivateKey does not match loginAdminSshPublicKey: " +
-                `the readiness check signs in to the login node's admin; ${setSecretCommand("loginAdminSshPrivateKey")}`);
-        }
+    } else if (adminKeyPub !== undefined && loginPub !== undefined && !sameKey(adminKeyPub, loginPub)) {
+        problems.push("loginAdminSshPrivateKey: is required (a secret) because adminSshPrivateKey does not match loginAdminSshPublicKey: " +
+            `the readiness check signs in to the login node's admin; ${setSecretCommand("loginAdminSshPrivateKey")}`);
     }
     if (values.sshProxyPrivateKey !== undefined) {
         if (!usesProxy) problems.push("sshProxyPrivateKey: only applies with sshProxyHost, which is not set");
-        else if (privateKeyPublicHalf(values.sshProxyPrivateKey) === undefined) {
+        else if (!standIns.has("sshProxyPrivateKey") && privateKeyPublicHalf(values.sshProxyPrivateKey) === undefined) {
             problems.push("sshProxyPrivateKey: must be an unencrypted OpenSSH or PEM private key (the value is not shown)");
         }
     }
@@ -1091,16 +1204,20 @@ export function loadSettings(): Settings {
             if (v !== undefined) input[key] = v;
         }
     }
+    // Without location the provider's region is the stack's (a bad one is reported as azure-native:location below).
     if (input.location === undefined) {
         const fallback = new pulumi.Config("azure-native").get("location");
-        if (fallback !== undefined) input.location = fallback;
+        if (fallback !== undefined && regionProblem(fallback) === undefined) input.location = fallback;
     }
-    for (const key of unknownProjectKeys()) problems.push(`${key}: unknown config key ${PROJECT}:${key}; known keys: ${CONFIG_KEYS.join(", ")}`);
+    for (const key of unknownProjectKeys()) problems.push(unknownKeyProblem(key));
+    const providerLocation = new pulumi.Config("azure-native").get("location");
+    const providerLocationProblem = providerLocation === undefined ? undefined : regionProblem(providerLocation);
+    if (providerLocationProblem !== undefined) problems.push(`azure-native:location: ${providerLocationProblem}`);
     {
         const pubKey = typeof input.cyclecloudAdminSshPublicKey === "string" ? input.cyclecloudAdminSshPublicKey
             : typeof input.loginAdminSshPublicKey === "string" ? input.loginAdminSshPublicKey : undefined;
         problems.push(...secretProblems(rawSecretValues(), pubKey, input.sshProxyHost !== undefined,
-            typeof input.loginAdminSshPublicKey === "string" ? input.loginAdminSshPublicKey : undefined));
+            typeof input.loginAdminSshPublicKey === "string" ? input.loginAdminSshPublicKey : undefined, secretStandIns));
     }
     problems.push(...plaintextSecretProblems());
     try {

@@ -11,6 +11,7 @@ import { setMockOptions } from "@pulumi/pulumi/runtime/settings";
 import * as runtimeState from "@pulumi/pulumi/runtime/state";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import YAML from "yaml";
+import { setSecretStandIns } from "../components/config";
 import { localProcesses } from "../components/cyclecloud/tunnel";
 
 export const SIM_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001";
@@ -56,6 +57,11 @@ export interface SimOptions {
     secretKeys?: string[];
     /** Run as `pulumi preview` (isDryRun) instead of `pulumi up`. */
     preview?: boolean;
+    /**
+     * Secret keys whose values are the plan's stand-ins (a secret nobody set, or one encrypted in the stack file):
+     * the program's validation takes a stand-in private key to match its public key (setSecretStandIns).
+     */
+    secretStandIns?: string[];
     /** Let the program start local processes (the Bastion tunnel); off by default: a simulation is no `pulumi up`. */
     localProcesses?: boolean;
 }
@@ -311,6 +317,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     const monitor = new RecordingMonitor(new SimulatedAzure());
     setMockOptions(monitor, project, opts.stack, opts.preview ?? false);
     localProcesses.enabled = opts.localProcesses ?? false;
+    setSecretStandIns(opts.secretStandIns ?? []);
     // As setMocks() does: without secret support every secret would be serialised as plain text.
     (runtimeState as unknown as { getStore(): { supportsSecrets: boolean } })
         .getStore().supportsSecrets = true;

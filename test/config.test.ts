@@ -2,7 +2,7 @@
 // the config key, before any resource is registered.
 import * as assert from "assert";
 import * as path from "path";
-import { ConfigError, parseSettings } from "../components/config";
+import { ConfigError, nearest, parseSettings, regionProblem } from "../components/config";
 import { readStackFile, simulate } from "../scripts/simulate";
 import { devStackWithSecrets } from "./cyclecloud/devStack";
 
@@ -180,6 +180,25 @@ describe("config validation", () => {
         assert.ok(result.error instanceof ConfigError, `expected a ConfigError, got ${result.error}`);
         assert.match(result.error.message, /adminSshPrivateKey: must be an unencrypted OpenSSH or PEM private key \(the value is not shown\)/);
         assert.ok(!result.error.message.includes("not-a-key-c2VjcmV0"));
+    });
+
+    it("takes group display names with digits and hyphens as names, and only a damaged object ID as an error", () => {
+        for (const group of ["HPC users", "hpc-users-2024", "team-42-cafe-beef", "3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b"]) {
+            assert.doesNotThrow(() => parseSettings({ ...devInput(), entraExistingGroups: [{ group }] }, "dev"), group);
+        }
+        for (const group of ["3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6", "{3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b}", "3f2b8c1e5d4a-4e6f-9a7b-1c2d3e4f5a6b",
+            "3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6g", " 3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b"]) {
+            assert.match(problemsOf({ ...devInput(), entraExistingGroups: [{ group }] }).join("\n"),
+                /^entraExistingGroups\[0\]\.group: looks like an object ID but is not one/m, group);
+        }
+    });
+
+    it("knows every region of the dev stack and suggests the nearest name for a typo", () => {
+        assert.strictEqual(regionProblem("westeurope"), undefined);
+        assert.match(regionProblem("northeurpe")!, /did you mean northeurope\?/);
+        assert.match(regionProblem("germanywestcentrl")!, /did you mean germanywestcentral\?/);
+        assert.strictEqual(nearest("loginAdminSshPublickey", ["loginAdminSshPublicKey", "location"]), "loginAdminSshPublicKey");
+        assert.strictEqual(nearest("tags2", ["location"]), undefined);
     });
 
     it("rejects structured config that is not an object list", async () => {

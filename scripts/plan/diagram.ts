@@ -7,6 +7,9 @@
 // shares (DejaVu Sans Mono, Liberation Mono, Menlo). With Helvetica it assumes Arial's widths, and a viewer that
 // draws DejaVu Sans instead (most Linux browsers, rsvg-convert) overflowed boxes and clipped the legend's
 // first characters off the picture. test/docs.test.ts checks every label fits with those metrics.
+import * as fs from "fs";
+import * as path from "path";
+import { cached } from "./cache";
 import { Estimate, durationOf, formatSeconds } from "./estimate";
 import { PlanModel, PlanResource, displayType, groupChildren, isGroup, shortType } from "./model";
 
@@ -135,10 +138,23 @@ export function toDot(model: PlanModel, est: Estimate | undefined, opts: Diagram
     return lines.join("\n") + "\n";
 }
 
-/** DOT to SVG with Graphviz compiled to WebAssembly (no native binary, no network). */
+/**
+ * DOT to SVG with Graphviz compiled to WebAssembly (no native binary, no network). The same DOT with the same
+ * Graphviz gives the same SVG, so an unchanged diagram comes from the plan's cache (scripts/plan/cache.ts)
+ * without loading Graphviz (~0.25 s of each plan).
+ */
 export async function renderSvg(dot: string): Promise<string> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Graphviz } = require("@hpcc-js/wasm-graphviz") as typeof import("@hpcc-js/wasm-graphviz");
-    const graphviz = await Graphviz.load();
-    return graphviz.dot(dot, "svg");
+    return cached("svg", [`@hpcc-js/wasm-graphviz@${graphvizVersion()}`, dot], async () => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { Graphviz } = require("@hpcc-js/wasm-graphviz") as typeof import("@hpcc-js/wasm-graphviz");
+        const graphviz = await Graphviz.load();
+        return graphviz.dot(dot, "svg");
+    });
+}
+
+/** The installed @hpcc-js/wasm-graphviz's version (its package.json is not in its exports, so read from disk). */
+function graphvizVersion(): string {
+    let dir = path.dirname(require.resolve("@hpcc-js/wasm-graphviz"));
+    while (!fs.existsSync(path.join(dir, "package.json")) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+    return String((JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { version?: unknown }).version);
 }

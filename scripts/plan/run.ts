@@ -144,7 +144,7 @@ export async function runPlan(opts: PlanOptions = {}): Promise<PlanRun> {
     const { prepareStackTrace, stackTraceLimit } = errorClass;
     errorClass.prepareStackTrace = undefined;
     errorClass.stackTraceLimit = 0;
-    const pending = simulate({ stack, config, secretKeys, program: opts.program ? path.resolve(opts.program) : undefined });
+    const pending = simulate({ stack, config, secretKeys, secretStandIns: sims.standIns, program: opts.program ? path.resolve(opts.program) : undefined });
     const sim = await pending.finally(() => Object.assign(errorClass, { prepareStackTrace, stackTraceLimit }));
     const profile = process.env.PLAN_PROFILE ? (what: string) => process.stderr.write(`[profile] ${what} ${Math.round(performance.now())} ms\n`) : () => undefined;
     profile("simulated");

@@ -3,17 +3,32 @@
 // through, so no secret value the program was given can appear in plan output even if it leaked into a plain
 // input. A leak is also reported, because it would reach Pulumi's state in plain text too.
 import * as crypto from "crypto";
-import * as sshpk from "sshpk";
 import { REDACTED } from "../simulate";
 
-/** A deterministic ed25519 key pair from a seed: OpenSSH private key and one-line public key. */
+/**
+ * A deterministic ed25519 key pair from a seed: OpenSSH private key ("openssh-key-v1", unencrypted, as
+ * `ssh-keygen -t ed25519 -N ""` writes it) and one-line public key. Built with Node's own ed25519 (no JS curve
+ * arithmetic: sshpk's took ~0.1 s of every plan); sshpk reads the result back in the tests.
+ */
 export function ed25519KeyPair(seed: string, comment = "plan@example"): { privateKey: string; publicKey: string } {
     const raw = crypto.createHash("sha256").update(seed).digest();
     const der = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), raw]);
     const key = crypto.createPrivateKey({ key: der, format: "der", type: "pkcs8" });
-    const parsed = sshpk.parsePrivateKey(key.export({ format: "pem", type: "pkcs8" }) as string, "pem");
-    parsed.comment = comment;
-    return { privateKey: parsed.toString("ssh"), publicKey: parsed.toPublic().toString("ssh") };
+    const pub = Buffer.from(String(crypto.createPublicKey(key).export({ format: "jwk" }).x), "base64url");
+    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+    const str = (b: Buffer | string) => { const x = Buffer.from(b); return Buffer.concat([u32(x.length), x]); };
+    const pubBlob = Buffer.concat([str("ssh-ed25519"), str(pub)]);
+    // Both check integers equal, from the seed (ssh-keygen picks them at random; any equal pair is valid).
+    const check = crypto.createHash("sha256").update(`check/${seed}`).digest().subarray(0, 4);
+    let priv = Buffer.concat([check, check, str("ssh-ed25519"), str(pub), str(Buffer.concat([raw, pub])), str(comment)]);
+    const pad = (8 - (priv.length % 8)) % 8;
+    priv = Buffer.concat([priv, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
+    const blob = Buffer.concat([Buffer.from("openssh-key-v1\0"), str("none"), str("none"), str(""), u32(1), str(pubBlob), str(priv)]);
+    const b64 = blob.toString("base64").replace(/.{1,70}/g, "$&\n");
+    return {
+        privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}-----END OPENSSH PRIVATE KEY-----\n`,
+        publicKey: `ssh-ed25519 ${pubBlob.toString("base64")} ${comment}`,
+    };
 }
 
 /** A secret config key the program declares: `SECRET_KEYS` of components/config.ts, when it exists. */
@@ -35,33 +50,33 @@ export function declaredSecretKeys(): SecretKeySpec[] {
     return [];
 }
 
-/**
- * Config keys whose value must be a generated private key's public half (so the config checks pass):
- * the deployer key signs in to the CycleCloud VM and, for the readiness check, to the login node's admin.
- */
-export const PUBLIC_KEY_FOR: Record<string, string[]> = {
-    adminSshPrivateKey: ["cyclecloudAdminSshPublicKey", "loginAdminSshPublicKey"],
-    sshProxyPrivateKey: [],
+/** The public key a stand-in private key is taken to match (the program checks the user's public keys as given). */
+export const MATCHES: Record<string, string> = {
+    adminSshPrivateKey: "cyclecloudAdminSshPublicKey (default loginAdminSshPublicKey)",
+    loginAdminSshPrivateKey: "loginAdminSshPublicKey",
 };
 
 export interface SimulatedSecrets {
-    /** Config values to add or replace (secret stand-ins, and public keys that must match them). */
+    /** Config values to add or replace: stand-ins for secrets only, never for a key the user gave in plain text. */
     config: Record<string, unknown>;
     /** Secret keys, without the project namespace. */
     secretKeys: string[];
+    /** The keys given a stand-in (the program is told so: setSecretStandIns in components/config.ts). */
+    standIns: string[];
     /** One line per stand-in, for the printed notes (never a value). */
     notes: string[];
 }
 
 /**
- * Stand-ins for every required secret key and every key the stack file marks `secure` (which readStackFile
- * turned into a marker string). Passwords get a value that meets complexity rules, private keys a generated
- * ed25519 key (and the matching public-key setting), anything else a random-looking token.
+ * Stand-ins for every required secret key nobody set and every key the stack file marks `secure` (which
+ * readStackFile turned into a marker string, as it cannot be decrypted here). Passwords get a value that meets
+ * complexity rules, private keys a generated ed25519 key (taken to match the public key the user gave), anything
+ * else a random-looking token. Every other key keeps the value the user gave, and is validated as given.
  */
 export function simulatedSecrets(stack: string, config: Record<string, unknown>, secureKeys: string[],
     declared: SecretKeySpec[] = declaredSecretKeys()): SimulatedSecrets {
     const bare = (k: string) => k.replace(/^[^:]+:/, "");
-    const out: SimulatedSecrets = { config: {}, secretKeys: [...new Set(secureKeys)], notes: [] };
+    const out: SimulatedSecrets = { config: {}, secretKeys: [...new Set(secureKeys)], standIns: [], notes: [] };
     const fromStack = new Set(secureKeys.map(bare));
     // A secret key the stack file holds in plain text keeps its value and stays plain, so the program refuses it
     // (it would be unencrypted in the stack file and in the repository).
@@ -72,23 +87,18 @@ export function simulatedSecrets(stack: string, config: Record<string, unknown>,
         const seed = `plan/${stack}/${key}`;
         const hex = crypto.createHash("sha256").update(seed).digest("hex");
         const configKey = Object.keys(config).find(k => bare(k) === key) ?? key;
+        const why = fromStack.has(key) ? "encrypted in the stack file" : "not set";
         if (/privatekey$/i.test(key)) {
-            const pair = ed25519KeyPair(seed, `plan-${key}`);
-            out.config[configKey] = pair.privateKey;
-            const pub = PUBLIC_KEY_FOR[key] ?? [];
-            if (pub.length > 0) {
-                for (const k of pub) out.config[k] = pair.publicKey;
-                out.notes.push(`${key}: a generated ed25519 key (${pub.join(" and ")} set to its public half for this plan)`);
-            } else {
-                out.notes.push(`${key}: a generated ed25519 key`);
-            }
+            out.config[configKey] = ed25519KeyPair(seed, `plan-${key}`).privateKey;
+            out.notes.push(`${key} (${why}): a generated ed25519 key${MATCHES[key] ? `, taken to match ${MATCHES[key]}` : ""}`);
         } else if (/password/i.test(key)) {
             out.config[configKey] = `Pl4n-${hex.slice(0, 12)}-Sim!`;
-            out.notes.push(`${key}: a generated password`);
+            out.notes.push(`${key} (${why}): a generated password`);
         } else {
             out.config[configKey] = `plan-simulated-${hex.slice(0, 24)}`;
-            out.notes.push(`${key}: a generated value`);
+            out.notes.push(`${key} (${why}): a generated value`);
         }
+        out.standIns.push(key);
         if (!out.secretKeys.some(k => bare(k) === key)) out.secretKeys.push(key);
     }
     return out;
