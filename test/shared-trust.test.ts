@@ -15,7 +15,7 @@ import * as path from "path";
 import { seedInvocation } from "../components/slurm/seed";
 import { MiniCluster, SYNC_SCRIPT, writeKey } from "./support/cluster";
 import { requirePrereqs } from "./support/prereqs";
-import { run, RunResult, runOk, sleep, stopPid } from "./support/proc";
+import { run, RunResult, runOk, sleep, slurmBin, stopPid } from "./support/proc";
 import { assertNoKeyMaterial } from "./support/secrets";
 import { createTestUser, removeTestUser, TestUser } from "./support/users";
 
@@ -453,7 +453,7 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
             fs.mkdirSync(wrapperDir, { mode: 0o755 });
             checkRecord = path.join(tmp, "sinfo-uids");
             put(checkRecord, "", 0o666);
-            put(path.join(wrapperDir, "sinfo"), `#!/bin/sh\nid -u >>${checkRecord}\nexec /usr/bin/sinfo "$@"\n`, 0o755);
+            put(path.join(wrapperDir, "sinfo"), `#!/bin/sh\nid -u >>${checkRecord}\nexec ${slurmBin("sinfo")} "$@"\n`, 0o755);
             // `systemctl restart munge` when munged fails to start: systemctl exits 1 ("Job for munge.service failed").
             failingRestart = path.join(tmp, "restart-fails.sh");
             put(failingRestart, "#!/bin/sh\necho 'Job for munge.service failed because the control process exited with error code.' >&2\nexit 1\n", 0o755);
