@@ -298,7 +298,10 @@ export const DEFAULTS = {
     sshDialAttempts: 40,
     accountsUidMin: ENTRA_UID_FLOOR,
     accountsUidMax: ENTRA_UID_LIMIT,
-    accountsAckWaitSeconds: 30,
+    // First sign-in's wait for the scheduler's answer over NFS with actimeo=30 (components/nfs.ts): up to 30 s until the
+    // scheduler's attribute cache shows the new entry, its 3 s timer and the apply, up to 30 s until the login node's
+    // cached negative lookup of status/<UID> expires: 30 + 3 + 5 + 30 = 68 -> 70 (components/accounts/README.md, "NFS timing").
+    accountsAckWaitSeconds: 70,
     readinessTestJob: false,
     readinessTimeoutSeconds: 600,
     readinessJobTimeoutSeconds: 1200,

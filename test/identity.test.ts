@@ -250,7 +250,8 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
             hostOk("compute", ["bash", "-c", [
                 "set -e",
                 'for u in "alice@contoso.com" "bob.smith@contoso.com"; do userdel "$u"; groupdel "$u" 2>/dev/null || true; rm -f "/home/$u"; done',
-                `rm -rf ${APPLY} /etc/default/cluster-accounts /etc/slurm/prolog.d/10-cluster-accounts.sh /etc/systemd/system/cluster-accounts.*`,
+                // The prolog stays: it lives in the shared /sched/<cluster>/prolog.d (the node's /etc/slurm/prolog.d is a link).
+                `rm -rf ${APPLY} /etc/default/cluster-accounts /etc/systemd/system/cluster-accounts.*`,
             ].join("\n")]);
             assert.strictEqual(getent("compute", "passwd", "alice@contoso.com"), "");
             const r = boot("compute", "execute");

@@ -406,7 +406,7 @@ describe("cloud-init content", () => {
         const byPath = Object.fromEntries((doc.write_files as Props[]).map(f => [f.path, f]));
         const settings = byPath["/etc/default/cluster-accounts"].content as string;
         for (const line of ["ACCOUNTS_REGISTRY=/shared/apps/accounts", "SHARED_HOME=/shared/home", "ACCOUNTS_UID_MIN=65536",
-            "ACCOUNTS_UID_MAX=4294967293", "ACCOUNTS_ACK_WAIT=30"]) {
+            "ACCOUNTS_UID_MAX=4294967293", "ACCOUNTS_ACK_WAIT=70"]) {
             assert.ok(settings.split("\n").includes(line), `missing ${line}`);
         }
         assert.ok(byPath["/usr/local/lib/cluster-accounts/publish-account.sh"]);

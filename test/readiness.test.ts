@@ -44,9 +44,21 @@ describe("readiness check on the namespaced test cluster (real system)", functio
     const account = "slurm-readiness";
     const healthyRuns: number[] = [];
 
-    /** Runs the readiness script over SSH on the login host; returns the result and the seconds it took. */
-    const ready = (args: string[], extraEnv: string[] = []): RunResult & { seconds: number } => {
+    let sleepWrapDir = "";
+    let readyRuns = 0;
+    /**
+     * Runs the readiness script over SSH on the login host; returns the result, the seconds it took (figures only) and
+     * how many times the script itself slept between polls (a `sleep` first on its PATH counts the calls whose parent
+     * is the script). Its bounds use whole seconds (`date +%s`) and READY_POLL=1: every poll's sleep moves that clock
+     * on by at least 1, so a bound of N seconds allows at most N sleeps however loaded the machine is. Counting them
+     * shows the script gave up at its own bound, with no wall-clock limit in the test.
+     */
+    const ready = (args: string[], extraEnv: string[] = []): RunResult & { seconds: number; sleeps: number } => {
+        const sleeps = path.join(tmp, `ready-sleeps-${++readyRuns}`);
+        fs.writeFileSync(sleeps, "", { mode: 0o666 });
         const env = [
+            `PATH=${sleepWrapDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+            `READY_TEST_SLEEPS=${sleeps}`,
             `READY_SHARED_MOUNT=${c!.sharedRoot}`,
             `READY_SYNC_CMD=${syncCmd}`,
             "READY_SYNC_DEFAULTS=/nonexistent",
@@ -60,7 +72,7 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         const r = loginSshd!.ssh(command, fs.readFileSync(READINESS_SCRIPT_PATH, "utf8"));
         const seconds = (Date.now() - t0) / 1000;
         if (process.env.READINESS_VERBOSE) console.log(`${r.text}`.replace(/^/gm, "        | "));
-        return { ...r, seconds };
+        return { ...r, seconds, sleeps: fs.readFileSync(sleeps, "utf8").split("\n").filter(Boolean).length };
     };
     const conf = () => path.join(c!.seededDir, "slurm.conf");
 
@@ -69,6 +81,15 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         user = createTestUser(`crdu${process.pid}`, 23956);
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "crd-"));
         fs.chmodSync(tmp, 0o755);
+        sleepWrapDir = path.join(tmp, "sleep-wrap");
+        fs.mkdirSync(sleepWrapDir, { mode: 0o755 });
+        fs.writeFileSync(path.join(sleepWrapDir, "sleep"), [
+            "#!/bin/bash",
+            "# Test wrapper (readiness.test.ts): records a sleep the readiness script itself asks for, then sleeps.",
+            'if tr "\\0" " " </proc/$PPID/cmdline 2>/dev/null | grep -q -- "^bash -s -- "; then echo "$*" >>"$READY_TEST_SLEEPS"; fi',
+            'exec /bin/sleep "$@"',
+            "",
+        ].join("\n"), { mode: 0o755 });
         const prefix = `crd${process.pid}`;
         // Prolog as the accounts' cluster-init spec needs it (components/accounts/README.md "Slurm prolog").
         c = new MiniCluster(tmp, prefix, "crtest", user, { prolog: "/etc/slurm/prolog.d/*" });
@@ -194,7 +215,7 @@ describe("readiness check on the namespaced test cluster (real system)", functio
             const r = ready(readinessArgs({ partitions: ["hpc"], timeoutSeconds: BOUND, jobTimeoutSeconds: 30 }),
                 ["READY_USER=rdy-unconfirmed", "ACCOUNTS_ACK_WAIT=2"]);
             assert.strictEqual(r.status, 15, r.text);
-            assert.ok(r.seconds < BOUND + 15, `took ${r.seconds} s`);
+            assert.ok(r.sleeps <= BOUND, `${r.sleeps} polls for a ${BOUND} s bound`);
             assert.match(r.stderr.toString(), /FAIL \[service account\] the account registry did not confirm rdy-unconfirmed/);
             assert.match(r.stderr.toString(), /the scheduler has not confirmed your account yet/);
             assert.match(r.stderr.toString(), /investigate: sudo \S*cluster-account-publish --user rdy-unconfirmed/);
@@ -210,7 +231,7 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         assert.strictEqual(r.status, 14, r.text);
         assert.match(r.stderr.toString(), /FAIL \[partitions\] sinfo answers with partitions \[hpc\] but not \[htc\]/);
         assert.match(r.stderr.toString(), /investigate: sinfo -s/);
-        assert.ok(r.seconds < 2 * BOUND + 15, `took ${r.seconds} s`);
+        assert.ok(r.sleeps <= 2 * BOUND, `${r.sleeps} polls for a ${2 * BOUND} s bound`);
     });
 
     it("no node comes up for the test job (node drained): exit 16 at the job bound, job cancelled", function () {
@@ -223,7 +244,7 @@ describe("readiness check on the namespaced test cluster (real system)", functio
             const id = /test job (\d+) still/.exec(r.stderr.toString())![1];
             const state = c!.onHost("scheduler", ["scontrol", "show", "job", "-o", id], conf()).stdout.toString();
             assert.match(state, /JobState=CANCELLED/);
-            assert.ok(r.seconds < HEALTHY_BOUND + 10, `took ${r.seconds} s`);
+            assert.ok(r.sleeps <= HEALTHY_BOUND + 4, `${r.sleeps} polls for bounds of ${HEALTHY_BOUND} s and 4 s`);
         } finally {
             c!.onHost("scheduler", ["scontrol", "update", "nodename=compute", "state=resume"], conf());
         }
@@ -236,7 +257,7 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         assert.strictEqual(r.status, 12, r.text);
         assert.match(r.stderr.toString(), /FAIL \[key mismatch\]/);
         assert.match(r.stderr.toString(), /investigate: sudo slurm-sync-from-shared --check/);
-        assert.ok(r.seconds < BOUND + 15, `took ${r.seconds} s`);
+        assert.ok(r.sleeps <= BOUND, `${r.sleeps} polls for a ${BOUND} s bound`);
         const heal = c!.sync();
         assert.strictEqual(heal.status, 0, heal.text);
         assert.strictEqual(ready(readinessArgs({ partitions: ["hpc"], timeoutSeconds: HEALTHY_BOUND, jobTimeoutSeconds: 30 })).status, 0);
@@ -249,7 +270,7 @@ describe("readiness check on the namespaced test cluster (real system)", functio
             const r = ready(readinessArgs({ partitions: ["hpc"], timeoutSeconds: BOUND, jobTimeoutSeconds: 30 }));
             assert.strictEqual(r.status, 10, r.text);
             assert.match(r.stderr.toString(), new RegExp(`FAIL \\[mount\\] ${c!.sharedRoot} is not a mount point`));
-            assert.ok(r.seconds < BOUND + 15, `took ${r.seconds} s`);
+            assert.ok(r.sleeps <= BOUND, `${r.sleeps} polls for a ${BOUND} s bound`);
         } finally {
             loginSshd!.ssh(`mount --bind ${shellQuote(c!.sharedRoot)} ${shellQuote(c!.sharedRoot)}`);
         }
@@ -264,7 +285,7 @@ describe("readiness check on the namespaced test cluster (real system)", functio
             assert.strictEqual(r.status, 18, r.text);
             assert.match(r.stderr.toString(), /FAIL \[\/shared not trusted\]/);
             assert.match(r.stderr.toString(), /azure\.conf/, "the refused path is shown");
-            assert.ok(r.seconds < BOUND + 15, `took ${r.seconds} s`);
+            assert.ok(r.sleeps <= BOUND, `${r.sleeps} polls for a ${BOUND} s bound`);
         } finally {
             fs.chmodSync(file, 0o644);
         }
@@ -277,6 +298,6 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         assert.strictEqual(r.status, 13, r.text);
         assert.match(r.stderr.toString(), /FAIL \[controller unreachable\]/);
         assert.match(r.stderr.toString(), /investigate: scontrol ping/);
-        assert.ok(r.seconds < BOUND + 15, `took ${r.seconds} s`);
+        assert.ok(r.sleeps <= BOUND, `${r.sleeps} polls for a ${BOUND} s bound`);
     });
 });

@@ -2,8 +2,11 @@
 // (components/login/slurm-sync.sh) and what the scheduler publishes from /sched (components/slurm/seed-shared.sh).
 // Each attack builds a clean fixture, spoils one thing, runs the unmodified script as root and checks that it
 // refuses, names the path and the reason, changes nothing and exits non-zero. The last suite runs the sync
-// against real munged/slurmctld/slurmd in network namespaces (controller check user, failed munge restart)
-// while a watcher reads every process's command line.
+// against real munged/slurmctld/slurmd (Slurm 25.11.5) in network namespaces (controller check user, failed munge
+// restart) while strace records every command line the seed and the syncs execute (execve: nothing can be missed,
+// unlike sampling /proc). Each seed/sync of the fake-/shared suites runs in its own mount namespace whose /run and
+// TMPDIR are the test's own directories, so "no staging directory left behind" is checked there, not in the
+// machine-wide /run that other test runs share.
 // SHARED_TRUST_SYNC_SCRIPT / SHARED_TRUST_SEED_SCRIPT run the same cases against other copies of the scripts
 // (used once to show that the cases fail on the scripts from before issue 10).
 import * as assert from "assert";
@@ -15,7 +18,7 @@ import * as path from "path";
 import { seedInvocation } from "../components/slurm/seed";
 import { MiniCluster, SYNC_SCRIPT, writeKey } from "./support/cluster";
 import { requirePrereqs } from "./support/prereqs";
-import { run, RunResult, runOk, sleep, stopPid } from "./support/proc";
+import { run, RunResult, runOk, slurmBin, stopPid, waitFor } from "./support/proc";
 import { assertNoKeyMaterial } from "./support/secrets";
 import { createTestUser, removeTestUser, TestUser } from "./support/users";
 
@@ -55,15 +58,26 @@ function snapshot(dir: string): Record<string, string> {
     return out;
 }
 
-/** Staging directories the scripts create (in /run, or the temp dir without /run) and must remove. */
-function stagingDirs(): string[] {
+/** Staging directories the scripts left in a test's private /run or TMPDIR (see scoped()). */
+function stagingDirs(tmp: string): string[] {
     const found: string[] = [];
-    for (const d of ["/run", os.tmpdir()]) {
+    for (const d of [path.join(tmp, "private-run"), path.join(tmp, "private-tmp")]) {
         try {
             for (const e of fs.readdirSync(d)) if (/^(slurm-sync|seed-shared)\.[A-Za-z0-9]{6}$/.test(e)) found.push(path.join(d, e));
         } catch { /* no such dir */ }
     }
     return found.sort();
+}
+
+/**
+ * argv run in its own mount namespace where /run is tmp/private-run and TMPDIR tmp/private-tmp (both empty at first):
+ * what the scripts stage there is theirs alone, whatever else runs on the machine.
+ */
+function scoped(tmp: string, argv: string[]): string[] {
+    const runDir = path.join(tmp, "private-run"), tmpDir = path.join(tmp, "private-tmp");
+    for (const d of [runDir, tmpDir]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
+    return ["unshare", "--mount", "--propagation", "private", "--", "bash", "-c", 'mount --bind "$0" /run && exec env TMPDIR="$1" "${@:2}"',
+        runDir, tmpDir, ...argv];
 }
 
 /** A file owned by root:root with this mode and content. */
@@ -82,10 +96,8 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
         const seededKey = crypto.randomBytes(1024);
         const oldKey = crypto.randomBytes(1024);
         const outputs: Buffer[] = [];
-        let staging: string[] = [];
-
         before(function () {
-            requirePrereqs(this, "sync trust checks", { root: true, commands: ["munge", "unmunge", "flock", "setpriv", "timeout", "sha256sum"] });
+            requirePrereqs(this, "sync trust checks", { root: true, commands: ["munge", "unmunge", "flock", "setpriv", "timeout", "sha256sum", "unshare"] });
             if (run(["id", "munge"]).status !== 0) this.skip();
         });
 
@@ -108,12 +120,12 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
             fs.chmodSync(login, 0o755);
             runOk(["chown", "munge:", keyDir]);
             writeKey(keyFile, oldKey, "munge");
-            staging = stagingDirs();
         });
 
         afterEach(function () {
+            const left = tmp ? stagingDirs(tmp) : [];
             if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-            assert.deepStrictEqual(stagingDirs(), staging, "the sync left a staging directory (key copies) behind");
+            assert.deepStrictEqual(left, [], "the sync left a staging directory (key copies) behind");
         });
 
         after(function () {
@@ -122,10 +134,10 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
 
         /** The sync as the unit runs it; the restart command fails, so a run that gets past the checks says so. */
         const sync = (...args: string[]): RunResult => {
-            const r = run(["env", "-i", `PATH=${SBIN_PATH}`, `SLURM_SYNC_SOURCE=${src}`, `SLURM_CONF_DIR=${confDir}`,
-                `MUNGE_KEY_FILE=${keyFile}`, "MUNGE_USER=munge", "MUNGE_RESTART_CMD=echo restart-attempted; exit 1",
+            const r = run(scoped(tmp, ["env", "-i", `PATH=${SBIN_PATH}`, `TMPDIR=${path.join(tmp, "private-tmp")}`, `SLURM_SYNC_SOURCE=${src}`,
+                `SLURM_CONF_DIR=${confDir}`, `MUNGE_KEY_FILE=${keyFile}`, "MUNGE_USER=munge", "MUNGE_RESTART_CMD=echo restart-attempted; exit 1",
                 `MUNGE_SOCKET=${path.join(tmp, "no-munged.socket")}`, `SLURM_SYNC_LOCK=${path.join(tmp, "run", "slurm-sync.lock")}`,
-                `SLURM_SYNC_STATE=${state}`, "SLURM_SYNC_TIMEOUT=2", "bash", SYNC, ...args], { timeoutMs: 30000 });
+                `SLURM_SYNC_STATE=${state}`, "SLURM_SYNC_TIMEOUT=2", "bash", SYNC, ...args]), { timeoutMs: 30000 });
             outputs.push(r.stdout, r.stderr);
             return r;
         };
@@ -281,10 +293,9 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
         let sched = "", src = "", shared = "";
         const key = crypto.randomBytes(1024);
         const outputs: Buffer[] = [];
-        let staging: string[] = [];
 
         before(function () {
-            requirePrereqs(this, "seed trust checks", { root: true, commands: ["sha256sum", "stat"] });
+            requirePrereqs(this, "seed trust checks", { root: true, commands: ["sha256sum", "stat", "unshare"] });
         });
 
         beforeEach(function () {
@@ -299,12 +310,12 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
             put(path.join(src, "slurm.conf"), SLURM_CONF);
             put(path.join(src, "azure.conf"), "PartitionName=hpc Nodes=compute Default=YES\n");
             put(path.join(src, "site_specific.conf"), "# site\n");
-            staging = stagingDirs();
         });
 
         afterEach(function () {
+            const left = tmp ? stagingDirs(tmp) : [];
             if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-            assert.deepStrictEqual(stagingDirs(), staging, "the seed left a staging directory (key copies) behind");
+            assert.deepStrictEqual(left, [], "the seed left a staging directory (key copies) behind");
         });
 
         after(function () {
@@ -314,7 +325,7 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
         /** As the remote Command runs it: `bash -s -- <args>` with the script on stdin. */
         const seed = (): RunResult => {
             const inv = seedInvocation("c1", { schedRoot: sched, sharedRoot: shared });
-            const r = run(["bash", "-c", inv.command], { input: fs.readFileSync(SEED), env: { PATH: SBIN_PATH } });
+            const r = run(scoped(tmp, ["bash", "-c", inv.command]), { input: fs.readFileSync(SEED), env: { PATH: SBIN_PATH } });
             outputs.push(r.stdout, r.stderr);
             return r;
         };
@@ -429,31 +440,56 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
         let tmp = "";
         let user: TestUser | undefined;
         let c: MiniCluster | undefined;
-        let watcher: ChildProcess | undefined;
-        let watchFile = "";
+        let tracer: ChildProcess | undefined;
+        let traceDir = "";
+        let traceN = 0;
         let wrapperDir = "", checkRecord = "", failingRestart = "";
         const outputs: Buffer[] = [];
         const canary = crypto.randomBytes(64);
+        /**
+         * Runs argv under strace (every execve of it and its descendants, full argv, into a new file in traceDir). strace
+         * follows a daemon the command starts (the sync restarts munged) for as long as it lives, so the command's exit
+         * is signalled through a file and strace is then stopped: it detaches, the daemon runs on untraced.
+         */
+        const traced = async (argv: string[]): Promise<RunResult> => {
+            const n = ++traceN;
+            const [out, err, st] = ["out", "err", "status"].map(x => path.join(traceDir, `run-${n}.${x}`));
+            const tr = spawn(TRACE[0], [...TRACE.slice(1), "-o", path.join(traceDir, `run-${n}.trace`), "--", "bash", "-c",
+                'out=$1 err=$2 st=$3; shift 3; "$@" >"$out" 2>"$err" </dev/null; echo $? >"$st.tmp"; mv "$st.tmp" "$st"', "traced", out, err, st, ...argv],
+            { stdio: "ignore" });
+            await waitFor(() => fs.existsSync(st) || tr.exitCode !== null, 120000, () => `traced ${argv.join(" ")} did not finish`, 50);
+            if (tr.pid) await stopPid(tr.pid);
+            if (!fs.existsSync(st)) throw new Error(`strace ended before ${argv.join(" ")} did (exit ${tr.exitCode})`);
+            const stdout = fs.readFileSync(out), stderr = fs.readFileSync(err);
+            return { status: Number(fs.readFileSync(st, "utf8").trim()), signal: null, stdout, stderr, text: stdout.toString() + stderr.toString() };
+        };
 
         before(async function () {
             requirePrereqs(this, "Slurm cluster in network namespaces", {
                 root: true,
                 commands: ["/usr/sbin/sshd", "ssh", "ssh-keygen", "ip", "nsenter", "unshare", "setpriv", "munged", "munge", "unmunge",
-                    "slurmctld", "slurmd", "sbatch", "scontrol", "sinfo", "useradd", "userdel", "flock", "timeout", "sha256sum"],
+                    "slurmctld", "slurmd", "sbatch", "scontrol", "sinfo", "useradd", "userdel", "flock", "timeout", "sha256sum", "strace"],
             });
             tmp = mkTemp("cst-trust-cluster-");
-            // Every process's command line, as `ps` would show it, sampled while the scripts run.
-            watchFile = path.join(tmp, "cmdlines");
-            watcher = spawn(process.execPath, ["-e", WATCHER, watchFile], { stdio: "ignore" });
+            traceDir = path.join(tmp, "traces");
+            fs.mkdirSync(traceDir, { mode: 0o700 });
             user = createTestUser(`cstrust${process.pid}`, 24456);
             c = new MiniCluster(path.join(tmp, "c"), `cstt${process.pid}`, "cstrust", user);
             await c.setUp();
+            // Every command line the scheduler's sshd (and so the seed it runs) executes, from before the seed runs.
+            const attached = path.join(traceDir, "sshd.attach");
+            const fd = fs.openSync(attached, "a");
+            tracer = spawn(TRACE[0], [...TRACE.slice(1), "-o", path.join(traceDir, "sshd.trace"), "-p", String(c.sshd.pid)], { stdio: ["ignore", "ignore", fd] });
+            fs.closeSync(fd);
+            await waitFor(() => /attached/.test(fs.readFileSync(attached, "utf8")) || tracer!.exitCode !== null, 30000,
+                () => `strace did not attach to sshd: ${fs.readFileSync(attached, "utf8")}`, 50);
+            assert.strictEqual(tracer.exitCode, null, fs.readFileSync(attached, "utf8"));
             // The Slurm client as the sync finds it on PATH, recording who runs it (then the real sinfo).
             wrapperDir = path.join(tmp, "bin");
             fs.mkdirSync(wrapperDir, { mode: 0o755 });
             checkRecord = path.join(tmp, "sinfo-uids");
             put(checkRecord, "", 0o666);
-            put(path.join(wrapperDir, "sinfo"), `#!/bin/sh\nid -u >>${checkRecord}\nexec /usr/bin/sinfo "$@"\n`, 0o755);
+            put(path.join(wrapperDir, "sinfo"), `#!/bin/sh\nid -u >>${checkRecord}\nexec ${slurmBin("sinfo")} "$@"\n`, 0o755);
             // `systemctl restart munge` when munged fails to start: systemctl exits 1 ("Job for munge.service failed").
             failingRestart = path.join(tmp, "restart-fails.sh");
             put(failingRestart, "#!/bin/sh\necho 'Job for munge.service failed because the control process exited with error code.' >&2\nexit 1\n", 0o755);
@@ -467,23 +503,22 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
         });
 
         after(async function () {
+            if (tracer?.pid) await stopPid(tracer.pid);
             if (c) await c.tearDown();
-            if (watcher?.pid) await stopPid(watcher.pid);
             if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
             removeTestUser(user);
         });
 
-        const sync = (env: Record<string, string> = {}): RunResult => {
+        const sync = async (env: Record<string, string> = {}): Promise<RunResult> => {
             const base = Object.fromEntries(c!.syncEnv().map(kv => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
             const all = { ...base, ...env };
-            const r = run(c!.net.hostArgv("login", ["env", "-i", ...Object.entries(all).map(([k, v]) => `${k}=${v}`), "bash", SYNC]),
-                { timeoutMs: 60000 });
+            const r = await traced(c!.net.hostArgv("login", ["env", "-i", ...Object.entries(all).map(([k, v]) => `${k}=${v}`), "bash", SYNC]));
             outputs.push(r.stdout, r.stderr);
             return r;
         };
 
-        it("the controller check (sinfo) does not run as root, so a PluginDir in slurm.conf cannot give root", function () {
-            const r = sync({ PATH: `${wrapperDir}:${SBIN_PATH}` });
+        it("the controller check (sinfo) does not run as root, so a PluginDir in slurm.conf cannot give root", async function () {
+            const r = await sync({ PATH: `${wrapperDir}:${SBIN_PATH}` });
             assert.strictEqual(r.status, 0, r.text);
             assert.match(r.stdout.toString(), /controller accepts/);
             const uids = fs.readFileSync(checkRecord, "utf8").trim().split("\n").filter(Boolean).map(Number);
@@ -496,24 +531,24 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
             writeKey(c!.login.munge.keyFile, crypto.randomBytes(1024), "munge");
             c!.restartLoginMunge();
             const pid = c!.loginMungePid();
-            const first = sync({ MUNGE_RESTART_CMD: failingRestart });
+            const first = await sync({ MUNGE_RESTART_CMD: failingRestart });
             assert.notStrictEqual(first.status, 0, first.text);
             assert.match(first.stderr.toString(), /munge restart failed/);
             assert.ok(fs.readFileSync(c!.login.munge.keyFile).equals(c!.key), "the seeded key is installed");
             assert.strictEqual(c!.loginMungePid(), pid, "munged still runs with the old key");
             for (let i = 0; i < 2; i++) {
-                const again = sync({ MUNGE_RESTART_CMD: failingRestart });
+                const again = await sync({ MUNGE_RESTART_CMD: failingRestart });
                 assert.notStrictEqual(again.status, 0, `run ${i + 2} after the failed restart must fail too:\n${again.text}`);
                 assert.doesNotMatch(again.stdout.toString(), /up to date/);
                 assert.match(again.stderr.toString(), /munge restart failed/);
             }
-            const healed = sync();
+            const healed = await sync();
             assert.strictEqual(healed.status, 0, healed.text);
             assert.match(healed.stdout.toString(), /restarting munge/);
             assert.match(healed.stdout.toString(), /controller accepts/);
             assert.notStrictEqual(c!.loginMungePid(), pid, "munged restarted");
             assert.ok(!fs.existsSync(c!.login.state), "marker removed once munge runs with the seeded key");
-            const quiet = sync();
+            const quiet = await sync();
             assert.strictEqual(quiet.status, 0, quiet.text);
             assert.match(quiet.stdout.toString(), /up to date/);
             const job = await c!.submitJob("after-restart");
@@ -521,37 +556,33 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
         });
 
         it("no key material on any process's command line while the scripts ran, nor in their output", async function () {
-            // The watcher sees what ps sees: a command line with the canary (hex) must show up in its record.
-            run(["bash", "-c", `: ${canary.toString("hex")}; sleep 0.3`]);
-            await sleep(200);
-            await stopPid(watcher!.pid!);
-            const lines = fs.readFileSync(watchFile, "utf8").split("\n").filter(Boolean).map(l => Buffer.from(l, "base64"));
-            assert.ok(lines.some(l => l.toString("latin1").includes(canary.toString("hex"))), "the watcher did not see the canary");
-            assert.ok(lines.some(l => l.toString("latin1").includes(path.basename(SYNC))), "the watcher never saw the sync running");
-            assert.ok(lines.some(l => /bash\0-s\0--\0/.test(l.toString("latin1"))), "the watcher never saw the seed running");
+            // The tracer records what ps would show: a command line with the canary (hex) must be in its record.
+            assert.strictEqual((await traced(["bash", "-c", `: ${canary.toString("hex")}; true`])).status, 0);
+            await stopPid(tracer!.pid!);
+            const lines = readTraces(traceDir);
+            assert.ok(lines.some(l => l.toString("latin1").includes(canary.toString("hex"))), "the tracer did not record the canary");
+            assert.ok(lines.some(l => l.toString("latin1").includes(path.basename(SYNC))), "the tracer never saw the sync running");
+            assert.ok(lines.some(l => /bash\0-s\0--\0/.test(l.toString("latin1"))), "the tracer never saw the seed running");
             for (const l of lines) assertNoKeyMaterial(l, c!.key, `command line ${JSON.stringify(l.toString("latin1").slice(0, 80))}`);
             for (const out of outputs) assertNoKeyMaterial(out, c!.key, "seed/sync output");
         });
     });
 });
 
-/** Records every distinct /proc/<pid>/cmdline (base64, one a line) until SIGTERM. */
-const WATCHER = `
-const fs = require("fs");
-const out = process.argv[1];
-const seen = new Set();
-let stop = false;
-process.on("SIGTERM", () => { stop = true; });
-const sweep = () => {
-    for (const p of fs.readdirSync("/proc")) {
-        if (!/^[0-9]+$/.test(p)) continue;
-        let c;
-        try { c = fs.readFileSync("/proc/" + p + "/cmdline"); } catch { continue; }
-        if (c.length === 0) continue;
-        const k = c.toString("base64");
-        if (!seen.has(k)) { seen.add(k); fs.appendFileSync(out, k + "\\n"); }
+/** strace: follow children, every execve, every string in hex and in full (argv is then exactly what was executed). */
+const TRACE = ["strace", "-f", "-xx", "-s", "1048576", "-e", "trace=execve"];
+
+/** The argv of every execve in traceDir's strace files, each as one buffer with the arguments NUL-separated. */
+function readTraces(traceDir: string): Buffer[] {
+    const out: Buffer[] = [];
+    for (const f of fs.readdirSync(traceDir).filter(n => n.endsWith(".trace"))) {
+        for (const line of fs.readFileSync(path.join(traceDir, f), "latin1").split("\n")) {
+            // 123 execve("\x2f...", ["\x62...", ...], 0x7ff... /* 5 vars */) = 0   (env not printed without -v)
+            const m = /execve\("(?:\\x[0-9a-f]{2})*", \[(.*?)\](?:\.\.\.)?, /.exec(line);
+            if (!m) continue;
+            const args = [...m[1].matchAll(/"((?:\\x[0-9a-f]{2})*)"/g)].map(a => Buffer.from(a[1].replace(/\\x/g, ""), "hex"));
+            out.push(Buffer.concat(args.flatMap((a, i) => (i ? [Buffer.from([0]), a] : [a]))));
+        }
     }
-};
-const loop = () => { if (stop) process.exit(0); sweep(); setTimeout(loop, 1); };
-loop();
-`;
+    return out;
+}

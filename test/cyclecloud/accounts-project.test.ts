@@ -20,7 +20,7 @@ import { Sandbox } from "./sandbox";
 
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const ACCOUNTS: AccountSettings = { registry: "/shared/apps/accounts", sharedHome: "/shared/home", uidMin: 65536, uidMax: 4294967293, ackWaitSeconds: 30 };
+const ACCOUNTS: AccountSettings = { registry: "/shared/apps/accounts", sharedHome: "/shared/home", uidMin: 65536, uidMax: 4294967293, ackWaitSeconds: 70 };
 
 /** Every regular file under a directory, relative paths, sorted. */
 function walk(dir: string, rel = ""): string[] {

@@ -167,10 +167,14 @@ describe("contract tests of our CycleCloud scripts (stand-in cyclecloud/cycle_se
         it("gives up waiting for the locker after CC_WAIT_TIMEOUT", async () => {
             const sb = new Sandbox();
             sb.set("locker_pending_polls", "100000");
-            const r = await sb.run("init-server.sh", INIT_ARGS, INIT_ENV, { CC_WAIT_TIMEOUT: "1", CC_WAIT_INTERVAL: "0.1" });
+            // Interval = timeout (1 s): wait_until's clock is bash's whole-second SECONDS, and after one `sleep 1` it has
+            // moved on by at least 1, so the loop ends after the first or second poll however loaded the machine is.
+            // Under the default timeout (900 s) it would poll for as long as the locker stays Pending (here: ever).
+            const r = await sb.run("init-server.sh", INIT_ARGS, INIT_ENV, { CC_WAIT_TIMEOUT: "1", CC_WAIT_INTERVAL: "1" });
             assert.notStrictEqual(r.status, 0);
             assert.match(r.stderr, /timed out after 1s waiting for locker azure-storage to be created/);
-            assert.ok(r.seconds < 8, `took ${r.seconds}s`);
+            const polls = r.calls.filter(c => c.startsWith("cycle_server execute") && c.includes("Cloud.Locker") && c.includes('State=="Created"')).length;
+            assert.ok(polls >= 1 && polls <= 2, `${polls} locker polls:\n${r.calls.join("\n")}`);
         });
 
         it("gives up when CycleCloud never imports the admin record, and goes no further", async () => {
@@ -280,20 +284,26 @@ describe("contract tests of our CycleCloud scripts (stand-in cyclecloud/cycle_se
         it("gives up waiting for the scheduler after CC_WAIT_TIMEOUT", async () => {
             const sb = new Sandbox();
             sb.set("sched_ready_polls", "100000");
-            const r = await apply(sb, PARAMS, { CC_WAIT_TIMEOUT: "1", CC_WAIT_INTERVAL: "0.1" });
+            // As for the locker: interval = timeout = 1 s bounds the wait loop to one or two polls, plus the one check
+            // before the cluster is started.
+            const r = await apply(sb, PARAMS, { CC_WAIT_TIMEOUT: "1", CC_WAIT_INTERVAL: "1" });
             assert.notStrictEqual(r.status, 0);
             assert.match(r.stderr, /timed out after 1s waiting for the scheduler of slurm-dev to be Ready/);
-            assert.ok(r.seconds < 8, `took ${r.seconds}s`);
+            const polls = r.calls.filter(c => c.startsWith("cyclecloud show_nodes")).length;
+            assert.ok(polls >= 2 && polls <= 3, `${polls} scheduler polls:\n${r.calls.join("\n")}`);
         });
 
         it("asks CycleCloud to retry a failed scheduler (role assignments propagating), then fails after a bound", async () => {
             const sb = new Sandbox();
             sb.set("sched_failed");
-            const r = await apply(sb, PARAMS, { CC_WAIT_TIMEOUT: "20" });
+            // A wait bound no test run reaches: only the retry bound can end this. Polls: the check before start_cluster,
+            // then in the wait loop three that each see Failed and retry, and a fourth that gives up.
+            const r = await apply(sb, PARAMS, { CC_WAIT_TIMEOUT: "100000" });
             assert.notStrictEqual(r.status, 0);
             assert.strictEqual(r.calls.filter(c => c === "cyclecloud retry slurm-dev").length, 3);
             assert.match(r.stderr, /the scheduler node failed to start \(retried 3 times\)/);
-            assert.ok(r.seconds < 8, `took ${r.seconds}s`);
+            assert.doesNotMatch(r.stderr, /timed out after/);
+            assert.strictEqual(r.calls.filter(c => c.startsWith("cyclecloud show_nodes")).length, 5, r.calls.join("\n"));
             const recovers = new Sandbox();
             recovers.set("sched_failed", "1");
             const ok = await apply(recovers);

@@ -3,18 +3,27 @@
 //   compute    munged + slurmd, config read from the seeded /shared
 //   login      munged + Slurm client only, configured solely by components/login/slurm-sync.sh
 //   deployer   the bridge's address: where the SSH client (the Pulumi remote Command) runs from
-// /sched/<cluster>/ is laid out like cyclecloud-slurm 4.x; only settings that mean the same in Slurm 22.05 and 25.x.
+// Every host runs Slurm 25.11.5 (the cluster's release; netns.ts puts it first on each host's PATH).
+// /sched/<cluster>/ is laid out as cyclecloud-slurm 4.x's installer (azure-slurm-install/install.py) makes it: the
+// directory root 0755, slurm.conf and its includes slurm 0644, munge.key munge 0700, prolog.d and epilog.d owned by
+// slurm, and on every host /etc/slurm/prolog.d (and epilog.d) a symlink into it; slurm.conf has
+// Prolog=/etc/slurm/prolog.d/*. Every host has the accounts cyclecloud-slurm creates: slurm UID 11100, munge 11101.
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { seedInvocation } from "../../components/slurm/seed";
 import { TestNetwork } from "./netns";
-import { Daemon, isAlive, run, RunResult, runOk, stopPid, waitFor } from "./proc";
+import { Daemon, isAlive, run, RunResult, runOk, slurmBin, stopPid, waitFor } from "./proc";
 import { TestSshd } from "./sshd";
 import { addUserArgv, TestUser } from "./users";
 
 export const SYNC_SCRIPT = path.resolve(__dirname, "../../components/login/slurm-sync.sh");
 const SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** cyclecloud-slurm's service accounts (real-world-behaviour.md section 3), on every test host. */
+export const SLURM_UID = 11100;
+export const MUNGE_UID = 11101;
+/** slurm.conf's Prolog= as cyclecloud-slurm 4.x writes it (install.py: "prolog": "/etc/slurm/prolog.d/*"). */
+export const PROLOG_GLOB = "/etc/slurm/prolog.d/*";
 
 export interface MungeHost {
     keyFile: string;
@@ -24,7 +33,7 @@ export interface MungeHost {
 }
 
 function chownMunge(p: string): void {
-    runOk(["chown", "munge:munge", p]);
+    runOk(["chown", `${MUNGE_UID}:${MUNGE_UID}`, p]);
 }
 
 export function writeKey(file: string, key: Buffer, owner: "munge" | "root"): void {
@@ -50,7 +59,7 @@ export class MiniCluster {
     private readonly pidsSeen = new Set<number>();
 
     /**
-     * @param opts.prolog slurm.conf Prolog= (a path on the compute host), e.g. the cluster-init spec's prolog.d glob
+     * @param opts.prolog slurm.conf Prolog= (a path on the compute host); cyclecloud-slurm's PROLOG_GLOB unless given
      */
     constructor(readonly base: string, prefix: string, readonly clusterDir: string, readonly user: TestUser,
         readonly opts: { prolog?: string } = {}) {
@@ -71,7 +80,8 @@ export class MiniCluster {
             state: path.join(loginDir, "slurm-sync.recheck"),
         };
         this.sshd = new TestSshd(path.join(base, "sshd"), "10.77.0.11",
-            argv => TestNetwork.netArgv(`${prefix}-scheduler`, argv),
+            // The scheduler's sshd runs on the scheduler host (its /etc: the seed resolves slurm and munge there).
+            argv => this.net.hostArgv("scheduler", argv),
             argv => TestNetwork.netArgv(`${prefix}-br`, argv));
     }
 
@@ -99,6 +109,7 @@ export class MiniCluster {
         // Every host has its own /etc/passwd: the test user exists on each, as CycleCloud creates node accounts.
         for (const h of ["scheduler", "compute", "login"]) runOk(this.net.hostArgv(h, addUserArgv(this.user, this.home)));
         this.writeSchedDir();
+        for (const h of ["scheduler", "compute", "login"]) this.layOutHost(h);
         this.writeLoginRestartScript();
         await this.sshd.start();
         this.track(this.sshd.pid);
@@ -108,11 +119,33 @@ export class MiniCluster {
         if (pid) this.pidsSeen.add(pid);
     }
 
-    /** /sched/<cluster>/ as cyclecloud-slurm 4.x lays it out, with settings this machine can run. */
+    /**
+     * A host as cyclecloud-slurm's installer leaves it: slurm (11100) and munge (11101) in its own /etc (written
+     * directly: usermod refuses while another test run's munged runs as the machine's munge), and /etc/slurm/prolog.d
+     * and epilog.d symlinks into /sched/<cluster> (ilib.link in install.py).
+     */
+    private layOutHost(h: string): void {
+        runOk(this.net.hostArgv(h, ["bash", "-c", [
+            "set -euo pipefail",
+            'sched=$1',
+            'for e in slurm:11100:"User to run slurmctld" munge:11101:"MUNGE Uid N Gid Emporium"; do',
+            '  IFS=: read -r n id comment <<<"$e"',
+            '  for f in /etc/passwd /etc/group /etc/shadow /etc/gshadow; do [[ -f $f ]] && sed -i "/^$n:/d" "$f"; done',
+            '  echo "$n:x:$id:$id:$comment:/nonexistent:/bin/false" >>/etc/passwd',
+            '  echo "$n:x:$id:" >>/etc/group',
+            "done",
+            "mkdir -p /etc/slurm",
+            'for d in prolog.d epilog.d; do rm -rf "/etc/slurm/$d"; ln -s "$sched/$d" "/etc/slurm/$d"; done',
+        ].join("\n"), "layout", this.schedDir]));
+    }
+
+    /** /sched/<cluster>/ as cyclecloud-slurm 4.x lays it out (owners from install.py), with settings this machine can run. */
     private writeSchedDir(): void {
         const h = (name: string, f: string) => path.join(this.base, "hosts", name, f);
         fs.mkdirSync(this.schedDir, { recursive: true, mode: 0o755 });
-        const nodeLine = runOk(["slurmd", "-C"]).stdout.toString().split("\n")[0]
+        fs.chmodSync(this.schedRoot, 0o755);
+        fs.chmodSync(this.schedDir, 0o755);
+        const nodeLine = runOk([slurmBin("slurmd"), "-C"]).stdout.toString().split("\n")[0]
             .replace(/^NodeName=\S+/, "NodeName=compute")
             .replace(/RealMemory=(\d+)/, (_m, mem: string) => `RealMemory=${Math.max(100, Math.floor(Number(mem) * 0.8))}`);
         const files: Record<string, string> = {
@@ -134,7 +167,8 @@ export class MiniCluster {
                 "JobAcctGatherType=jobacct_gather/none",
                 "ReturnToService=2",
                 "MailProg=/bin/true",
-                ...(this.opts.prolog ? [`Prolog=${this.opts.prolog}`] : []),
+                `Prolog=${this.opts.prolog ?? PROLOG_GLOB}`,
+                "Epilog=/etc/slurm/epilog.d/*",
                 "# This as the partition definitions managed by azslurm partitions",
                 "Include azure.conf",
                 "Include accounting.conf",
@@ -147,8 +181,23 @@ export class MiniCluster {
             "keep_alive.conf": "# SuspendExcNodes=\n",
             "site_specific.conf": "# Site specific settings, preserved on upgrades\n",
         };
-        for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(this.schedDir, name), text, { mode: 0o644 });
-        writeKey(path.join(this.schedDir, "munge.key"), this.key, "root");
+        for (const [name, text] of Object.entries(files)) {
+            const f = path.join(this.schedDir, name);
+            fs.writeFileSync(f, text, { mode: 0o644 });
+            fs.chownSync(f, SLURM_UID, SLURM_UID);
+        }
+        const key = path.join(this.schedDir, "munge.key");
+        writeKey(key, this.key, "munge");
+        fs.chmodSync(key, 0o700);
+        // The installer always puts its IMEX scripts in prolog.d/epilog.d (root 0755). Stand-ins that do what those do on
+        // a node without nvidia-imex.service: exit 0. (Slurm 25.11.5 fails the prolog, drains the node and holds the job
+        // when the Prolog= glob matches nothing: "prolog: Unable to create list of paths [/etc/slurm/prolog.d/*]".)
+        for (const [d, f] of [["prolog.d", "90-imex_prolog.sh"], ["epilog.d", "90-imex_epilog.sh"]]) {
+            fs.mkdirSync(path.join(this.schedDir, d), { mode: 0o755 });
+            fs.chownSync(path.join(this.schedDir, d), SLURM_UID, SLURM_UID);
+            fs.writeFileSync(path.join(this.schedDir, d, f), "#!/bin/bash\n# Test stand-in for cyclecloud-slurm's " +
+                `${f} on a node without nvidia-imex.service (the real one exits 0 there).\nexit 0\n`, { mode: 0o755 });
+        }
     }
 
     /** The login host's stand-in for `systemctl restart munge`: stop munged by PID, start it again. */
@@ -298,15 +347,26 @@ export class MiniCluster {
         if (sub.status !== 0) throw new Error(`sbatch failed: ${sub.text}`);
         const id = sub.stdout.toString().trim().split(";")[0];
         const loginConf = path.join(this.login.confDir, "slurm.conf");
-        let state = "";
+        let state = "", info = "";
         await waitFor(() => {
             const r = this.onHost("login", ["scontrol", "show", "job", "-o", id], loginConf);
-            state = /JobState=(\S+)/.exec(r.stdout.toString())?.[1] ?? "";
+            info = r.stdout.toString();
+            state = /JobState=(\S+)/.exec(info)?.[1] ?? "";
             return ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL"].includes(state);
-        }, 20000, () => `job ${id} did not finish (state ${state})`, 150);
+        }, 20000, () => `job ${id} did not finish (state ${state}): ${info}\n--- slurmctld.log:\n${this.tail("scheduler", "slurmctld.log")}` +
+            `\n--- slurmd.log:\n${this.tail("compute", "slurmd.log")}`, 150);
         const outFile = path.join(this.home, `job-${tag}-${id}.out`);
         const output = fs.existsSync(outFile) ? fs.readFileSync(outFile, "utf8") : "";
         return { id, state, output, resultFile };
+    }
+
+    /** The last lines of a host's log file (for failure messages). */
+    tail(host: string, file: string, lines = 25): string {
+        try {
+            return fs.readFileSync(path.join(this.base, "hosts", host, file), "utf8").split("\n").slice(-lines).join("\n");
+        } catch {
+            return "(no log)";
+        }
     }
 
     /**

@@ -5,10 +5,14 @@
 // shadow, pam.d, default, ...) and /usr/local (overlays on the machine's, changes kept in a tmpfs that
 // vanishes with the host) and its own /home (a per-host directory). Only what real hosts share (/shared,
 // /sched: plain directories under the test's base) is common.
+// Every host runs Slurm 25.11.5 (SLURM_PREFIX, the cluster's release): its commands are linked into the host's private
+// /usr/local/bin and /usr/local/sbin (first on every PATH the hosts use), and any other Slurm command the machine has
+// (Debian's slurm-wlm in /usr/bin, /usr/sbin) is covered, inside the host only, by a script that fails loudly. setUp
+// checks both on every host and throws if any Slurm command resolves outside SLURM_PREFIX.
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { isAlive, run, runOk, stopPid } from "./proc";
+import { isAlive, run, runOk, SLURM_PREFIX, slurmCommands, stopPid } from "./proc";
 
 // Last-resort cleanup if the test process exits without running its after hooks (e.g. Ctrl-C):
 // kill what is left in our namespaces (by PID) and delete them.
@@ -46,7 +50,7 @@ export interface TestHost {
 // Run inside the host's fresh mount namespace: private /etc and /usr/local overlays (upper layers in a tmpfs that
 // lives as long as the namespace), private /home, the host's /etc/hosts and munge socket directory. Then holds.
 const HOLDER_SETUP = [
-    'set -e; name=$0 hosts=$1 run=$2 common=$3 dir=$4',
+    'set -e; name=$0 hosts=$1 run=$2 common=$3 dir=$4 slurm=$5 poison=$6',
     'hostname "$name"',
     'mount -t tmpfs -o mode=0700 layers "$dir/layers"',
     'for l in etc local; do mkdir -p "$dir/layers/$l/upper" "$dir/layers/$l/work"; done',
@@ -55,6 +59,10 @@ const HOLDER_SETUP = [
     'mount --bind "$dir/home" /home',
     'mount --bind "$hosts" /etc/hosts',
     'mount --bind "$run" "$common"',
+    // Slurm 25.11.5 first on PATH; another Slurm's binaries (if the machine has them) fail loudly on this host.
+    'for d in bin sbin; do for f in "$slurm/$d"/*; do n=${f##*/}; ln -sfn "$f" "/usr/local/$d/$n"',
+    '  for o in /usr/bin /usr/sbin /bin /sbin; do if [ -f "$o/$n" ] && [ ! -L "$o" ]; then mount --bind "$poison" "$o/$n"; fi; done',
+    'done; done',
     'touch "$dir/ready"',
     'exec sleep infinity',
 ].join("\n");
@@ -110,14 +118,62 @@ export class TestNetwork {
             lines.push(`${ip} ${name}`);
         }
         fs.writeFileSync(this.hostsFile, lines.join("\n") + "\n", { mode: 0o644 });
+        fs.writeFileSync(this.poisonFile, [
+            "#!/bin/sh",
+            `# Test host: covers a Slurm binary that is not Slurm 25.11.5 (${SLURM_PREFIX}); written by test/support/netns.ts.`,
+            `echo "test host $(hostname): $0 is not Slurm 25.11.5 from ${SLURM_PREFIX}; the test bed must not run it" >&2`,
+            "exit 127",
+            "",
+        ].join("\n"), { mode: 0o755 });
         for (const h of this.hosts.values()) this.startHolder(h);
+        for (const h of this.hosts.values()) this.checkSlurm(h);
+    }
+
+    private get poisonFile(): string {
+        return path.join(this.baseDir, "not-slurm-25.sh");
+    }
+
+    /**
+     * Throws unless every Slurm command resolves to SLURM_PREFIX on host h, with root's PATH and with the PATH sshd
+     * gives users, and every other copy the machine has fails on the host.
+     */
+    private checkSlurm(h: TestHost): void {
+        const cmds = slurmCommands();
+        if (!cmds.has("slurmctld") || !cmds.has("sbatch")) {
+            throw new Error(`Slurm 25.11.5 is not installed under ${SLURM_PREFIX}: run scripts/setup-testbed.sh`);
+        }
+        // "bin:NAME" / "sbin:NAME": root's PATH must find every command in SLURM_PREFIX; sshd's user PATH every bin one.
+        const names = [...cmds.entries()].map(([n, p]) => `${path.basename(path.dirname(p))}:${n}`);
+        const check = [
+            'prefix=$1; shift; bad=""',
+            'root=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; user=/usr/local/bin:/usr/bin:/bin:/usr/games',
+            'for e in "$@"; do',
+            '  kind=${e%%:*} n=${e#*:}',
+            '  for p in "$root" "$user"; do',
+            '    r=$(PATH=$p command -v "$n" || true); [ -n "$r" ] && r=$(readlink -f "$r")',
+            '    case $r in',
+            '      "$prefix"/*) ;;',
+            '      "") if [ "$p" = "$root" ] || [ "$kind" = bin ]; then bad="$bad $n(not found, PATH=$p)"; fi ;;',
+            '      *) bad="$bad $n(resolves to $r, PATH=$p)" ;;',
+            '    esac',
+            '  done',
+            '  for o in /usr/bin /usr/sbin; do if [ -f "$o/$n" ] && "$o/$n" -V >/dev/null 2>&1; then bad="$bad $o/$n(runs)"; fi; done',
+            'done',
+            'v=$(slurmctld -V 2>&1); [ "$v" = "slurm 25.11.5" ] || bad="$bad slurmctld -V says: $v"',
+            'echo "$bad"',
+        ].join("\n");
+        const r = runOk(this.hostArgv(h.name, ["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "bash", "-c", check, "check", SLURM_PREFIX, ...names]));
+        const bad = r.stdout.toString().trim();
+        if (bad) throw new Error(`test host ${h.name}: Slurm commands outside ${SLURM_PREFIX} (the test bed must run Slurm 25.11.5 only): ${bad}`);
     }
 
     private startHolder(h: TestHost): void {
         const ready = path.join(h.dir, "ready");
         fs.rmSync(ready, { force: true });
         const child = spawn("nsenter", [`--net=/run/netns/${h.ns}`, "--", "unshare", "--uts", "--mount", "--propagation", "private", "--",
-            "bash", "-c", HOLDER_SETUP, h.name, this.hostsFile, h.runDir, this.commonRunDir, h.dir], { stdio: ["ignore", "ignore", "inherit"], detached: true });
+            "bash", "-c", HOLDER_SETUP, h.name, this.hostsFile, h.runDir, this.commonRunDir, h.dir, SLURM_PREFIX, this.poisonFile],
+        { stdio: ["ignore", "ignore", "inherit"], detached: true });
         child.unref();
         h.holderPid = child.pid;
         const deadline = Date.now() + 10000;

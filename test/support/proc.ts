@@ -113,11 +113,42 @@ export class Daemon {
     }
 }
 
-/** Which of these commands are missing (looked up on PATH plus the sbin directories). */
+/**
+ * The Slurm the cluster runs (cyclecloud-slurm 4.0.9: 25.11.5), installed by scripts/setup-testbed.sh from
+ * ../shared/testbed. Every test host runs these daemons and clients (netns.ts puts them first on its PATH); the
+ * machine's own Slurm, if any, is never used.
+ */
+export const SLURM_PREFIX = "/opt/slurm-25.11.5";
+export const SLURM_VERSION = "25.11.5";
+
+/** Names of the Slurm 25.11.5 commands (bin and sbin), read from the install. */
+export function slurmCommands(): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const d of ["bin", "sbin"]) {
+        let names: string[] = [];
+        try { names = fs.readdirSync(`${SLURM_PREFIX}/${d}`); } catch { /* not installed */ }
+        for (const n of names) m.set(n, `${SLURM_PREFIX}/${d}/${n}`);
+    }
+    return m;
+}
+
+/** Absolute path of Slurm 25.11.5's `name` (e.g. "sinfo", "slurmd"), for commands the test process runs itself. */
+export function slurmBin(name: string): string {
+    const p = slurmCommands().get(name);
+    if (!p) throw new Error(`${name} is not a command of Slurm ${SLURM_VERSION} under ${SLURM_PREFIX} (run scripts/setup-testbed.sh)`);
+    return p;
+}
+
+// Every Slurm command name the tests may ask for, so a missing install is reported even on a machine with another Slurm.
+const SLURM_NAMES = new Set(["sacct", "sacctmgr", "salloc", "sattach", "sbatch", "sbcast", "scancel", "scontrol", "scrontab", "sdiag",
+    "sinfo", "sprio", "squeue", "sreport", "srun", "sshare", "sstat", "strigger", "sackd", "slurmctld", "slurmd", "slurmdbd", "slurmstepd"]);
+
+/** Which of these commands are missing (looked up on PATH plus the sbin directories; Slurm's only under SLURM_PREFIX). */
 export function missingCommands(commands: string[]): string[] {
     const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/local/sbin", "/usr/sbin", "/sbin"];
     return commands.filter(c => {
         if (c.startsWith("/")) return !isExecutable(c);
+        if (SLURM_NAMES.has(c)) return !["bin", "sbin"].some(d => isExecutable(`${SLURM_PREFIX}/${d}/${c}`));
         return !dirs.some(d => d && isExecutable(`${d}/${c}`));
     });
 }

@@ -7,7 +7,7 @@
 # UPN names as on AlmaLinux 8, by writing /etc/passwd, group, shadow, gshadow itself under the shadow lock: see
 # ETC_EDIT_PY), $ACCOUNTS_STATE_DIR (lock, last refusals), /home/<name> symlinks to $SHARED_HOME/<name>;
 # on the scheduler also $ACCOUNTS_REGISTRY/status/<UID> (the answer the login node shows the user), releases jobs
-# held because their UID was unknown, cancels pending jobs of revoked users. Quiet and a no-op when nothing changed.
+# Slurm held because their UID was unknown (release_identity_holds), cancels pending jobs of revoked users. Quiet and a no-op when nothing changed.
 # Refusals (untrusted path or entry, bad values, collisions with local accounts) are logged (logger -t
 # cluster-accounts) and written to the status; a refused entry changes nothing. Entries are data, never executed.
 # Settings: /etc/default/cluster-accounts (KEY=VALUE data, never sourced); environment overrides.
@@ -357,22 +357,44 @@ ensure_home_link() { # name home
     fi
 }
 
-# Scheduler: jobs of a UID that slurmctld could not resolve were requeued with a begin time and never run
-# (Slurm 22.05, measured). Release them now that the account resolves. Only requeued jobs (Restarts>0).
-release_held_jobs() { # uid
+# Scheduler, Slurm 25.11.5 (the cluster's release; measured, ../shared/reference/identity-probe/probe-25.sh): when
+# slurmctld launches a job whose UID it cannot resolve, building the job credential fails ("slurm_cred_create:
+# fetch_identity() failed ... holding job") and the job is requeued and held at once: JobState=PENDING
+# Reason=JobHeldAdmin Priority=0 Restarts>=1 SystemComment="slurm_cred_create failure". It stays held after the account
+# appears, and once released waits for the requeue delay (BeginTime, ~2 min) unless its StartTime is set to now.
+# release_identity_holds runs on every scheduler pass (the fast path included) and releases exactly those jobs: held
+# with that SystemComment, and only once their UID resolves here; then StartTime=now. A job an admin held on purpose
+# (scontrol hold: no such SystemComment) is never touched, and a job is released once per requeue (state file
+# "released": job id and Restarts), so an admin's hold after our release sticks. One squeue per pass.
+# release_held_jobs is the hook apply_entry calls for a UID it has just created: the pass-end release covers it.
+release_held_jobs() { :; }
+release_identity_holds() {
     [[ $ACCOUNTS_ROLE == scheduler ]] && command -v squeue >/dev/null 2>&1 || return 0
-    local id reason info
-    while read -r id reason; do
-        [[ $id =~ ^[0-9_]+$ ]] || continue
-        info=$(scontrol show job -o "$id" 2>/dev/null) || continue
-        [[ $info =~ Restarts=([1-9][0-9]*) ]] || continue
-        case $reason in
-            BeginTime | None | launch*)
-                scontrol release "$id" >/dev/null 2>&1 || true
-                scontrol update "jobid=$id" StartTime=now >/dev/null 2>&1 || true
-                note "released job $id of UID $1 (held while the UID was unknown)" ;;
-        esac
-    done < <(squeue -h -t PD -u "$1" -o '%i %r' 2>/dev/null)
+    local id uid reason info restarts line changed=0 file=$ACCOUNTS_STATE_DIR/released lines=()
+    declare -A before=() keep=()
+    if [[ -f $file ]]; then
+        mapfile -t lines <"$file"
+        for line in "${lines[@]}"; do before[${line%% *}]=${line#* }; done
+    fi
+    while read -r id uid reason; do
+        [[ $id =~ ^[0-9]+(_[0-9]+)?$ && $uid =~ ^[0-9]+$ ]] || continue
+        # A released job is remembered while it is pending (whatever the reason), so an admin's later hold sticks.
+        [[ -n ${before[$id]:-} ]] && keep[$id]=${before[$id]}
+        [[ $reason == JobHeldAdmin ]] || continue
+        info=$(timeout 15 scontrol show job -o "$id" 2>/dev/null) || continue
+        [[ $info == *" SystemComment=slurm_cred_create failure"* && $info =~ \ Restarts=([0-9]+) ]] || continue
+        restarts=${BASH_REMATCH[1]}
+        [[ ${before[$id]:-} == "$restarts" ]] && continue
+        getent passwd "$uid" >/dev/null 2>&1 || continue
+        timeout 15 scontrol release "$id" >/dev/null 2>&1 || continue
+        timeout 15 scontrol update "jobid=$id" StartTime=now >/dev/null 2>&1 || true
+        keep[$id]=$restarts
+        changed=1
+        note "released job $id of UID $uid (held by Slurm while the UID was unknown on the scheduler)"
+    done < <(timeout 15 squeue -h -t PD -o '%i %U %r' 2>/dev/null)
+    (( changed || ${#before[@]} != ${#keep[@]} )) || return 0
+    for id in "${!keep[@]}"; do printf '%s %s\n' "$id" "${keep[$id]}"; done >"$file.new"
+    mv -f "$file.new" "$file"
 }
 
 apply_entry() { # file uid
@@ -474,6 +496,7 @@ main() {
         # Pending jobs of revoked users are still cancelled on every scheduler run.
         if [[ -s $ACCOUNTS_STATE_DIR/revoked ]]; then read -r REVOKED_UIDS <"$ACCOUNTS_STATE_DIR/revoked" || true; REVOKED_UIDS=" $REVOKED_UIDS "; fi
         cancel_revoked_jobs
+        release_identity_holds
         return 0
     fi
     load_local
@@ -508,6 +531,7 @@ main() {
     if (( ${#applied[@]} )); then printf '%s\n' "${applied[@]}"; fi >"$ACCOUNTS_STATE_DIR/applied.new"
     mv -f "$ACCOUNTS_STATE_DIR/applied.new" "$ACCOUNTS_STATE_DIR/applied"
     cancel_revoked_jobs
+    release_identity_holds
     if (( ${#REFUSED_NOW[@]} )); then printf '%s\n' "${REFUSED_NOW[@]}"; fi >"$ACCOUNTS_STATE_DIR/refused.new"
     mv -f "$ACCOUNTS_STATE_DIR/refused.new" "$ACCOUNTS_STATE_DIR/refused"
     echo "$REVOKED_UIDS" >"$ACCOUNTS_STATE_DIR/revoked"

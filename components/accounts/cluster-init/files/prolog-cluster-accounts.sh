@@ -1,8 +1,17 @@
-#!/usr/bin/env bash
-# Runs on compute nodes as root from slurmd's Prolog (installed as /etc/slurm/prolog.d/10-cluster-accounts.sh by the
-# cluster-init spec) before each job: applies the account registry so the job's user, group and /home/<name> link
+#!/bin/bash -p
+# Runs on compute nodes as root from slurmd's Prolog (Prolog=/etc/slurm/prolog.d/*; installed as
+# /etc/slurm/prolog.d/10-cluster-accounts.sh by the cluster-init spec, on CycleCloud in the shared
+# /sched/<cluster>/prolog.d) before each job: applies the account registry so the job's user, group and home link
 # exist on this node even if it booted after the user's first sign-in and its timer has not run yet.
-# Changes what cluster-accounts-apply changes. ALWAYS exits 0: a failing prolog would drain the node.
-/usr/bin/timeout 30 /usr/local/sbin/cluster-accounts-apply >/dev/null 2>&1 \
-    || logger -t cluster-accounts -- "prolog: apply failed for job ${SLURM_JOB_ID:-?} (uid ${SLURM_JOB_UID:-?}); see earlier messages" 2>/dev/null
+# Changes what cluster-accounts-apply changes. Takes nothing from its environment (slurmd builds it from job data,
+# the job's user-set SPANK variables included: Slurm 25.11.5 src/plugins/prep/script/prep_script_slurmd.c _build_env):
+# bash -p ignores BASH_ENV, ENV, SHELLOPTS and exported functions, and the apply script runs with a fixed, clean
+# environment (env -i) by absolute paths; SLURM_JOB_ID is only printed, and only if it is a number.
+# ALWAYS exits 0: a failing prolog would drain the node and hold the job. (slurmd runs the files the Prolog glob
+# matches, glob(3) without GLOB_PERIOD: a dot-named temporary file in prolog.d is never run.)
+job=${SLURM_JOB_ID:-}
+[[ $job =~ ^[0-9]{1,12}$ ]] || job='?'
+/usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C \
+    /usr/bin/timeout 30 /usr/local/sbin/cluster-accounts-apply >/dev/null 2>&1 \
+    || /usr/bin/env -i /usr/bin/logger -t cluster-accounts -- "prolog: apply failed before job $job; see earlier messages" 2>/dev/null
 exit 0
