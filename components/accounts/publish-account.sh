@@ -378,9 +378,21 @@ publish() { # name
             if [[ -n $oid && -n $E_oid && $oid != "$E_oid" ]]; then
                 refuse "the name $pw_name is registered to another Entra object (UID $E_uid); refused (ask an admin)"
             fi
-            aad_set "$pw_name" "${oid:-$E_oid}" "$E_uid" "$E_gid" "$E_home" || refuse "could not correct your record in $ACCOUNTS_AADPASSWD; ask an admin"
-            log "gave $pw_name back UID $E_uid (this login node had given UID $uid)"
-            tell "your account was given back its registered UID $E_uid and home $E_home; sign out and sign in again before using the cluster"
+            [[ ! -L $ACCOUNTS_AADPASSWD ]] || refuse "$ACCOUNTS_AADPASSWD is a symlink; cannot give you back UID $E_uid (ask an admin)"
+            if (( EXPLICIT )); then
+                aad_set "$pw_name" "${oid:-$E_oid}" "$E_uid" "$E_gid" "$E_home" || fail "could not write $ACCOUNTS_AADPASSWD"
+                echo "gave $pw_name back UID $E_uid and home $E_home in $ACCOUNTS_AADPASSWD"
+                exit 0
+            fi
+            # A few seconds later, in the background: sshd still resolves the session's (new) UID right after the session
+            # opens (lastlog), and a session whose UID no longer resolves is closed before the user reads this line.
+            exec 8>&-
+            (
+                sleep 3
+                take_lock
+                aad_set "$pw_name" "${oid:-$E_oid}" "$E_uid" "$E_gid" "$E_home" && log "gave $pw_name back UID $E_uid (this login node had given UID $uid)"
+            ) </dev/null >/dev/null 2>&1 &
+            tell "this login node gave you UID $uid, but your account is UID $E_uid (home $E_home); it is given back in a few seconds: sign out, and sign in again before using the cluster"
             exit 0
         fi
         if [[ $E_state == revoked ]] && (( ! EXPLICIT )); then refuse "your cluster account is revoked; ask an admin"; fi

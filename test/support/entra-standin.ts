@@ -273,9 +273,19 @@ export class EntraLoginHost {
 
     /** ssh -l <name> login '<command>' from the deployer (the Bastion's side of the network). */
     /** An empty command opens an interactive shell (give it input, e.g. "exit\n"). `as` signs in under another spelling. */
+    /** OpenSSH's client (9.2, measured) refuses a user name with ' on its command line ("remote username contains invalid
+     *  characters"), whether -l, -o User= or user@host; a `User "..."` line in a config file is taken: used for such names. */
     ssh(u: EntraUser, command: string, opts: { tty?: boolean; input?: string; as?: string } = {}): RunResult {
+        const name = opts.as ?? u.upn;
+        let config = "/dev/null";
+        let userArgs = ["-l", name];
+        if (/['"`$\\]/.test(name)) {
+            config = path.join(this.dir, `ssh_config.${crypto.createHash("sha256").update(name).digest("hex").slice(0, 12)}`);
+            fs.writeFileSync(config, `Host ${LOGIN_IP}\n  User "${name}"\n`);
+            userArgs = [];
+        }
         return run(["nsenter", `--net=/run/netns/${this.c.net.bridgeNs}`, "--",
-            "ssh", ...(opts.tty ? ["-tt"] : []), "-F", "/dev/null", "-i", u.key, "-p", "22", "-l", opts.as ?? u.upn,
+            "ssh", ...(opts.tty ? ["-tt"] : []), "-F", config, "-i", u.key, "-p", "22", ...userArgs,
             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
             "-o", `UserKnownHostsFile=${this.knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", LOGIN_IP, ...(command ? [command] : [])],
