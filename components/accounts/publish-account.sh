@@ -109,18 +109,25 @@ trusted() {
 }
 
 # Every directory from the trust root (the /shared mount point) down to $1; missing ones are created root 0755.
+# Each directory is checked once per run.
+declare -A CHECKED_DIR=()
 ensure_trusted_dir() {
     local target=$1 rel p why
     case $target in "$ACCOUNTS_TRUST_ROOT" | "$ACCOUNTS_TRUST_ROOT"/*) ;; *) fail "$target is not under $ACCOUNTS_TRUST_ROOT" ;; esac
-    why=$(trusted "$ACCOUNTS_TRUST_ROOT" dir) || fail "refusing: $why"
+    if [[ -z ${CHECKED_DIR[$ACCOUNTS_TRUST_ROOT]:-} ]]; then
+        why=$(trusted "$ACCOUNTS_TRUST_ROOT" dir) || fail "refusing: $why"
+        CHECKED_DIR[$ACCOUNTS_TRUST_ROOT]=1
+    fi
     rel=${target#"$ACCOUNTS_TRUST_ROOT"}
     p=$ACCOUNTS_TRUST_ROOT
     local IFS=/ part
     for part in $rel; do
         [[ -n $part ]] || continue
         p=$p/$part
+        [[ -z ${CHECKED_DIR[$p]:-} ]] || continue
         if [[ ! -e $p && ! -L $p ]]; then mkdir -m 0755 -- "$p" && chown 0:0 -- "$p"; fi
         why=$(trusted "$p" dir) || fail "refusing: $why"
+        CHECKED_DIR[$p]=1
     done
 }
 
@@ -182,15 +189,17 @@ index_del() { # dir key uid (only if it still names that UID)
 ensure_index() {
     ensure_trusted_dir "$ACCOUNTS_REGISTRY/users"
     if [[ ! -e $ACCOUNTS_REGISTRY/names && ! -L $ACCOUNTS_REGISTRY/names ]]; then
-        local tmp f k n=0
+        # One pass over the entries (root-owned regular files not writable by others; name= lines), no fork per entry.
+        local tmp line u k n=0 lines=()
         tmp=$(mktemp -d "$ACCOUNTS_REGISTRY/.names.XXXXXX")
         chmod 0755 -- "$tmp"
-        for f in "$ACCOUNTS_REGISTRY"/users/*; do
-            if ! [[ ${f##*/} =~ ^[0-9]{1,10}$ ]] || ! trusted "$f" file >/dev/null; then continue; fi
-            read_entry "$f"
-            if [[ $E_uid != "${f##*/}" ]] || ! k=$(index_key "$E_name"); then continue; fi
-            printf '%s\n' "$E_uid" >"$tmp/$k"
-            chmod 0644 -- "$tmp/$k"
+        mapfile -t lines < <(find "$ACCOUNTS_REGISTRY/users" -mindepth 1 -maxdepth 1 -type f -user 0 ! -perm /022 -regex '.*/[0-9]+' \
+            -exec grep -H -m1 '^name=' {} + 2>/dev/null)
+        umask 022
+        for line in "${lines[@]}"; do
+            u=${line%%:name=*}; u=${u##*/}; k=${line#*:name=}; k=${k,,}
+            [[ $u =~ ^[0-9]{1,10}$ && $k =~ ^[a-z0-9_\'!#^~@.-]{1,128}$ && $k != .* ]] || continue
+            printf '%s\n' "$u" >"$tmp/$k"
             n=$((n + 1))
         done
         mv -T -- "$tmp" "$ACCOUNTS_REGISTRY/names" 2>/dev/null || rm -rf -- "$tmp"
