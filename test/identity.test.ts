@@ -887,6 +887,22 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
             assert.match(job.out, new RegExp(`^owner=${henryUid}$`, "m"));
         });
 
+        for (const upn of ["patricia.montgomery-smythe@contoso.onmicrosoft.com", "d'arcy@contoso.com", "carol_fabrikam.com#EXT#@contoso.onmicrosoft.com"]) {
+            it(`realistic name on EL8 (over 32 characters, an apostrophe, a B2B guest): ${upn} signs in and runs a job as itself from its home`, async function () {
+                const u = login!.newUser(upn);
+                login!.grantRole(u);
+                const uid = uidOf(u);
+                assert.match(fs.readFileSync(path.join(registry, "status", String(uid)), "utf8"), /^result=applied$/m, "the scheduler (EL8 tools) created it");
+                assert.deepStrictEqual(lineOf("scheduler", "/etc/passwd", upn), [`${upn}:x:${uid}:${uid}:cluster-accounts:/home/${upn.split("@")[0]}:/bin/bash`]);
+                const job = await batch(u, `el8n${uid}`);
+                assert.strictEqual(job.state, "COMPLETED", job.out);
+                assert.match(job.out, new RegExp(`^uid=${uid}$`, "m"));
+                assert.match(job.out, new RegExp(`^name=${re(upn)}$`, "m"));
+                assert.match(job.out, new RegExp(`^cwd=${re(homeOf(u))}$`, "m"));
+                assert.deepStrictEqual(lineOf("compute", "/etc/passwd", upn).length, 1);
+            });
+        }
+
         it("writes exactly what EL8's useradd/groupadd would (locked password), keeps owner, mode and the other lines, leaves no temporary file", function () {
             const n = "henry@contoso.com";
             for (const h of ["scheduler", "compute"]) {
