@@ -2,10 +2,12 @@
 # Runs as root on every cluster node (scheduler, compute, CycleCloud login nodes), installed as
 # /usr/local/sbin/cluster-accounts-apply by the cluster-init spec; called at boot, by cluster-accounts.timer and by
 # the Slurm prolog. Applies the account registry on /shared (written by root on the login node, see
-# publish-account.sh for the entry format) to this node's local accounts.
+# components/accounts/README.md for the entry format) to this node's local accounts.
 # Changes: local groups/users created by it (GECOS "cluster-accounts"; with groupadd/useradd, or, where those reject
-# UPN names as on AlmaLinux 8, by writing /etc/passwd, group, shadow, gshadow itself under the shadow lock: see
-# ETC_EDIT_PY), $ACCOUNTS_STATE_DIR (lock, last refusals), /home/<name> symlinks to $SHARED_HOME/<name>;
+# the name (AlmaLinux 8: any UPN; Debian 12: over 32 characters), by writing /etc/passwd, group, shadow, gshadow
+# itself under the shadow lock: see ETC_EDIT_PY; re-created with the same UID when an entry's name or home changes),
+# $ACCOUNTS_STATE_DIR (lock, last refusals), the entry's home (its NSS home on the login node, /home/<leaf>) as a
+# symlink to its shared home (shome=, a directory under $SHARED_HOME);
 # on the scheduler also $ACCOUNTS_REGISTRY/status/<UID> (the answer the login node shows the user), releases jobs
 # held because their UID was unknown, cancels pending jobs of revoked users. Quiet and a no-op when nothing changed.
 # Refusals (untrusted path or entry, bad values, collisions with local accounts) are logged (logger -t
