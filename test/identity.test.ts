@@ -1125,6 +1125,8 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
             assert.match(r.stdout.toString(), /restored \d+ record\(s\) into \/etc\/aadpasswd/);
             assert.strictEqual(login!.record("alice@contoso.com"), `alice@contoso.com:${alice.oid}:${aliceUid}:${aliceUid}::/home/alice:/bin/bash`);
             assert.strictEqual(login!.record("bob.smith@contoso.com"), "", "a revoked user is not restored");
+            const again = login!.installLogin();
+            assert.deepStrictEqual([again.status, again.stdout.toString()], [0, ""], "a second boot changes nothing");
             await comeUp("a");
             const [uid, home, physical] = sshOk(alice, "id -u; echo $HOME; pwd -P").stdout.toString().trim().split("\n");
             assert.deepStrictEqual([Number(uid), home, physical], [aliceUid, "/home/alice", homeOf(alice)]);
