@@ -221,7 +221,7 @@ entry_for_name() {
     FOUND=$f
 }
 
-# The extension's record of a user (/etc/aadpasswd: upn:objectId:uid:gid:gecos:home:shell), exact name.
+# The extension's record of a user (a line of /etc/aadpasswd, fields upn objectId uid gid gecos home shell), exact name.
 aad_line() {
     local f=$ACCOUNTS_AADPASSWD line
     [[ -f $f && ! -L $f ]] || return 1
