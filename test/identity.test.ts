@@ -768,6 +768,16 @@ describe("identity (issue 9): Entra users sign in and run jobs as themselves (re
             });
         }
 
+        it("a home the cluster cannot lead to a shared home (not directly under /home) is refused with a reason naming the path; nothing is published", function () {
+            login!.onLogin(["useradd", "-M", "-N", "-u", "3999991", "-g", "nogroup", "-d", "/opt/homes/weird", "weird@contoso.com"]);
+            login!.onLogin(["groupadd", "-g", "3999991", "weirdgrp"]);
+            login!.onLogin(["usermod", "-g", "3999991", "weird@contoso.com"]);
+            const r = login!.onLogin([PUBLISH, "--user", "weird@contoso.com"]);
+            assert.strictEqual(r.status, 1, r.text);
+            assert.match(r.stdout.toString(), /your home \/opt\/homes\/weird \(from the sign-in extension\) is neither directly under \/home nor under \S+, so the cluster cannot lead it to a shared home on every node; refused/);
+            assert.ok(!fs.existsSync(path.join(registry, "users", "3999991")));
+        });
+
         it("a login name that is not a UPN (a local account in the people's UID range) is refused with the reason; nothing is published", function () {
             login!.onLogin(["useradd", "-M", "-N", "-u", "3999990", "-g", "nogroup", "localadm"]);
             const r = login!.onLogin([PUBLISH, "--user", "localadm"]);
