@@ -548,9 +548,11 @@ hook() {
     out=$(mktemp /run/cluster-account-publish.XXXXXX)
     ( exec </dev/null >"$out" 2>&1; publish "$PAM_USER" ) &
     pid=$!
-    deadline=$((SECONDS + ACCOUNTS_HOOK_TIMEOUT))
+    local now=${EPOCHREALTIME/./}
+    deadline=$((now + ACCOUNTS_HOOK_TIMEOUT * 1000000))
     while kill -0 "$pid" 2>/dev/null; do
-        if (( SECONDS >= deadline )); then
+        now=${EPOCHREALTIME/./}
+        if (( now >= deadline )); then
             kill -KILL "$pid" 2>/dev/null || true
             tell "setting up your cluster account did not finish within $ACCOUNTS_HOOK_TIMEOUT s ($ACCOUNTS_TRUST_ROOT is not answering?); jobs may not start until it has; sign in again later or ask an admin"
             rm -f -- "$out"
