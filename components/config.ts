@@ -63,8 +63,16 @@ export function pinnedNodeAccounts(users: ClusterUser[]): PinnedNodeAccount[] {
 export const CYCLECLOUD_UID_BASE = 20000;
 /** Lowest UID a pinned node account may have (below: system and distribution accounts). */
 export const PINNED_UID_MIN = 1000;
-/** UIDs no account of ours may take: slurm, munge, slurmrestd (cyclecloud-slurm template), nobody. */
-export const RESERVED_UIDS: readonly number[] = [11100, 11101, 11102, 65534];
+/**
+ * The readiness check's service account (components/readiness/check-ready.sh), the account registry's one non-UPN
+ * name, declared to every VM as ACCOUNTS_SERVICE_ACCOUNTS=<name>:<uid>. Its UID is fixed, below CycleCloud's 20000+
+ * and outside the Entra accounts' range (>= 65536): the extension has only been seen to hand out UIDs in the millions,
+ * and a person who got this UID anyway would be refused by the registry, never given the service account's identity.
+ */
+export const READINESS_ACCOUNT_NAME = "slurm-readiness";
+export const READINESS_UID = 19990;
+/** UIDs no account of ours may take: slurm, munge, slurmrestd (cyclecloud-slurm template), nobody, the readiness account. */
+export const RESERVED_UIDS: readonly number[] = [11100, 11101, 11102, 65534, READINESS_UID];
 /**
  * Highest UID an Entra account may have: Slurm treats 0xfffffffe and 0xffffffff as "no value"
  * (NO_VAL / INFINITE), and 4294967295 is (uid_t)-1.
@@ -86,6 +94,8 @@ export interface AccountSettings {
     uidMax: number;
     /** Seconds the sign-in waits for the scheduler to acknowledge a new account. */
     ackWaitSeconds: number;
+    /** The non-UPN service accounts the registry takes, `name:uid[,...]` (the readiness check's). */
+    serviceAccounts: string;
 }
 
 /** An existing Entra ID group that gets login rights. */
@@ -736,7 +746,7 @@ function userChecks(raw: RawSettings, problems: string[]): void {
             if (seenUids.has(uid)) problems.push(`${at}.uid: ${uid} is already used by users[${seenUids.get(uid)}]; UIDs must be unique`);
             else seenUids.set(uid, i);
             if (RESERVED_UIDS.includes(uid)) {
-                problems.push(`${at}.uid: ${uid} is reserved (slurm 11100, munge 11101, slurmrestd 11102, nobody 65534)`);
+                problems.push(`${at}.uid: ${uid} is reserved (slurm 11100, munge 11101, slurmrestd 11102, nobody 65534, ${READINESS_ACCOUNT_NAME} ${READINESS_UID})`);
             } else if (uid < PINNED_UID_MIN) {
                 problems.push(`${at}.uid: ${uid} is a system UID; a pinned node account's uid must be ${PINNED_UID_MIN}-${CYCLECLOUD_UID_BASE - 1}`);
             } else if (uid >= raw.accountsUidMin && uid <= raw.accountsUidMax) {
@@ -822,6 +832,7 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
             uidMin: raw.accountsUidMin,
             uidMax: raw.accountsUidMax,
             ackWaitSeconds: raw.accountsAckWaitSeconds,
+            serviceAccounts: `${READINESS_ACCOUNT_NAME}:${READINESS_UID}`,
         },
         entra: {
             groupName: raw.entraGroupName,

@@ -19,7 +19,7 @@ describe("rendered cloud-init (real cloud-init schema)", function () {
         nfsHost: "nfs0123456789abcdef01.file.core.windows.net",
         nfsExportPath: "/nfs0123456789abcdef01/shared",
         nfsMountOptions: NFS_MOUNT_OPTIONS,
-        accounts: { registry: "/shared/apps/accounts", sharedHome: "/shared/home", uidMin: 1000000, uidMax: 2000000000, ackWaitSeconds: 12 },
+        accounts: { registry: "/shared/apps/accounts", sharedHome: "/shared/home", uidMin: 1000000, uidMax: 2000000000, ackWaitSeconds: 12, serviceAccounts: "slurm-readiness:19990" },
     });
 
     it("the login node's user data is valid cloud-config with only known top-level keys", () => {
@@ -56,7 +56,7 @@ describe("rendered cloud-init (real cloud-init schema)", function () {
         const values = Object.fromEntries(String(settings.content).split("\n").filter(l => /^[A-Z_]+=/.test(l)).map(l => l.split("=", 2)));
         assert.deepStrictEqual(values, {
             ACCOUNTS_REGISTRY: "/shared/apps/accounts", ACCOUNTS_TRUST_ROOT: "/shared", SHARED_HOME: "/shared/home",
-            ACCOUNTS_UID_MIN: "1000000", ACCOUNTS_UID_MAX: "2000000000", ACCOUNTS_ACK_WAIT: "12",
+            ACCOUNTS_UID_MIN: "1000000", ACCOUNTS_UID_MAX: "2000000000", ACCOUNTS_ACK_WAIT: "12", ACCOUNTS_SERVICE_ACCOUNTS: "slurm-readiness:19990",
         });
         // The login node's keys are the nodes' keys (the spec's settings file), so both sides read the same settings.
         const nodeKeys = fs.readFileSync(`${__dirname}/../components/accounts/cluster-init/files/cluster-accounts.defaults`, "utf8")

@@ -44,7 +44,7 @@ describe("config validation", () => {
         assert.deepStrictEqual(s.users.map(u => [u.entra, u.name, u.uid, u.admin]),
             [["alice@contoso.com", undefined, undefined, true], ["3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b", "bob", 10002, false]]);
         assert.deepStrictEqual(s.accounts, {
-            registry: "/shared/apps/accounts", sharedHome: "/shared/home", uidMin: 65536, uidMax: 4294967293, ackWaitSeconds: 70,
+            registry: "/shared/apps/accounts", sharedHome: "/shared/home", uidMin: 65536, uidMax: 4294967293, ackWaitSeconds: 70, serviceAccounts: "slurm-readiness:19990",
         });
         assert.strictEqual(s.resourceGroupName, "rg-cyclecloud-slurm-entra-dev");
     });

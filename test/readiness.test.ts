@@ -16,7 +16,7 @@ import * as os from "os";
 import * as path from "path";
 import { readinessArgs, readinessInvocation, READINESS_SCRIPT_PATH } from "../components/readiness/invocation";
 import { shellQuote } from "../components/slurm/seed";
-import { accountSettings, bootAccounts, installLoginHook, onHost, startAccountsTimer, writeOnHost } from "./support/accounts";
+import { accountSettings, bootAccounts, installLoginHook, onHost, settingsText, startAccountsTimer, writeOnHost } from "./support/accounts";
 import { MiniCluster, SYNC_SCRIPT, writeKey } from "./support/cluster";
 import { TestNetwork } from "./support/netns";
 import { requirePrereqs } from "./support/prereqs";
@@ -152,13 +152,15 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         assert.match(out, new RegExp(`ok \\[partitions\\] sinfo as ${account} answers with hpc`));
         assert.match(out, /READY in \d+ s/);
         const uid = Number(onHost(c!, "login", ["id", "-u", account]).stdout.toString());
-        assert.ok(uid >= Number(settings.ACCOUNTS_UID_MIN) && uid <= Number(settings.ACCOUNTS_UID_MAX), `UID ${uid} inside the accounts' accepted range`);
+        // The UID declared for it (ACCOUNTS_SERVICE_ACCOUNTS), below the Entra accounts' range: never one a person gets.
+        assert.strictEqual(`${account}:${uid}`, settings.ACCOUNTS_SERVICE_ACCOUNTS);
+        assert.ok(uid < Number(settings.ACCOUNTS_UID_MIN), `UID ${uid} below the Entra accounts' range`);
         // Published to the registry (not installed locally on the nodes by the test), confirmed by the scheduler,
         // and the same account on the scheduler by the unmodified apply script.
         assert.match(out, new RegExp(`ok \\[account\\] ${account} \\(UID ${uid}\\) published`));
         const registry = settings.ACCOUNTS_REGISTRY;
         assert.match(fs.readFileSync(path.join(registry, "users", String(uid)), "utf8"),
-            new RegExp(`^name=${account}\nuid=${uid}\ngid=${uid}\nhome=${settings.SHARED_HOME}/${account}\nstate=active\n`));
+            new RegExp(`^name=${account}\nuid=${uid}\ngid=${uid}\nhome=${settings.SHARED_HOME}/${account}\nshome=${settings.SHARED_HOME}/${account}\noid=\nstate=active\n`));
         assert.match(fs.readFileSync(path.join(registry, "status", String(uid)), "utf8"), /^result=applied$/m);
         assert.match(onHost(c!, "scheduler", ["getent", "passwd", account]).stdout.toString(), new RegExp(`^${account}:x:${uid}:${uid}:`));
         const home = path.join(c!.sharedRoot, "home", account);
@@ -210,10 +212,13 @@ describe("readiness check on the namespaced test cluster (real system)", functio
     it("the scheduler does not apply the account registry: a new service account is not confirmed, exit 15 (service account)", async function () {
         await timer?.stop();
         timer = undefined;
+        // Another service account (a fresh entry), declared with its own UID, and a short wait for the scheduler's
+        // answer: both in the login node's root-owned settings (the publisher takes nothing from the environment).
+        writeOnHost(c!, "login", "/etc/default/cluster-accounts", settingsText({
+            ...settings, ACCOUNTS_ACK_WAIT: "2", ACCOUNTS_SERVICE_ACCOUNTS: `${settings.ACCOUNTS_SERVICE_ACCOUNTS},rdy-unconfirmed:19991`,
+        }), 0o644);
         try {
-            // Another account name (a fresh entry), and a short wait for the scheduler's answer (environment overrides).
-            const r = ready(readinessArgs({ partitions: ["hpc"], timeoutSeconds: BOUND, jobTimeoutSeconds: 30 }),
-                ["READY_USER=rdy-unconfirmed", "ACCOUNTS_ACK_WAIT=2"]);
+            const r = ready(readinessArgs({ partitions: ["hpc"], timeoutSeconds: BOUND, jobTimeoutSeconds: 30 }), ["READY_USER=rdy-unconfirmed"]);
             assert.strictEqual(r.status, 15, r.text);
             assert.ok(r.sleeps <= BOUND, `${r.sleeps} polls for a ${BOUND} s bound`);
             assert.match(r.stderr.toString(), /FAIL \[service account\] the account registry did not confirm rdy-unconfirmed/);
@@ -221,6 +226,7 @@ describe("readiness check on the namespaced test cluster (real system)", functio
             assert.match(r.stderr.toString(), /investigate: sudo \S*cluster-account-publish --user rdy-unconfirmed/);
             assert.strictEqual(onHost(c!, "scheduler", ["getent", "passwd", "rdy-unconfirmed"]).status, 2, "not on the scheduler");
         } finally {
+            writeOnHost(c!, "login", "/etc/default/cluster-accounts", settingsText(settings), 0o644);
             timer = startAccountsTimer(c!);
         }
     });

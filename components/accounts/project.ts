@@ -108,6 +108,7 @@ export function renderNodeSettings(template: string, accounts: AccountSettings):
         ACCOUNTS_UID_MIN: String(accounts.uidMin),
         ACCOUNTS_UID_MAX: String(accounts.uidMax),
         ACCOUNTS_ACK_WAIT: String(accounts.ackWaitSeconds),
+        ACCOUNTS_SERVICE_ACCOUNTS: accounts.serviceAccounts,
     };
     const seen = new Set<string>();
     const lines = template.split("\n").map(line => {
@@ -134,6 +135,7 @@ export function loginSettings(accounts: AccountSettings): string {
         `ACCOUNTS_UID_MIN=${accounts.uidMin}`,
         `ACCOUNTS_UID_MAX=${accounts.uidMax}`,
         `ACCOUNTS_ACK_WAIT=${accounts.ackWaitSeconds}`,
+        `ACCOUNTS_SERVICE_ACCOUNTS=${accounts.serviceAccounts}`,
         "",
     ].join("\n");
 }

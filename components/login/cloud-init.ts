@@ -83,7 +83,8 @@ export function renderLoginCloudInit(args: LoginCloudInitArgs): string {
         ],
         runcmd: [
             // First: it takes a second, and every Entra sign-in from then on publishes the user's account
-            // (/shared is mounted by now: cloud-init's mounts run before runcmd).
+            // (/shared is mounted by now: cloud-init's mounts run before runcmd). It also restores the registered
+            // users' records into /etc/aadpasswd, so a rebuilt login node gives returning users their UIDs.
             installLogin,
             ["/usr/local/sbin/install-slurm-client", args.slurmVersion],
         ],

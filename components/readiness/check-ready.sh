@@ -11,8 +11,8 @@
 # Every wait is bounded: steps 1-4 share --timeout (an attempt of step 2 started just before the
 # bound may run 10 s past it, one of step 3 ACCOUNTS_ACK_WAIT, the publisher's own wait for the scheduler);
 # step 5 has --job-timeout. Polls every READY_POLL s.
-# Changes: creates the local service account READY_USER (group of the same ID, UID from the accounts'
-# accepted range, no password, home SHARED_HOME/<name>) if it is missing and publishes it with
+# Changes: creates the local service account READY_USER (group of the same ID, the UID declared for it in
+# ACCOUNTS_SERVICE_ACCOUNTS of /etc/default/cluster-accounts, no password, home SHARED_HOME/<name>) if it is missing and publishes it with
 # READY_PUBLISH_CMD --user <name> (the same means as users' accounts); with --test-job, submits one job
 # (cancelled if it is still pending at the bound) and removes the job's output file. Nothing else.
 #
@@ -26,7 +26,7 @@
 #   12 key mismatch          installed munge key != seeded key, or the controller rejects our credentials
 #   13 controller unreachable slurmctld did not answer (sync check or sinfo)
 #   14 partitions            sinfo answered without one of the expected partitions
-#   15 service account       the account could not be created, has a UID outside the range, publishing failed,
+#   15 service account       the account could not be created or is not declared, has another UID, publishing failed,
 #                            or the scheduler did not confirm it (refused, or not confirmed within the bound)
 #   16 no node came up       the test job was still pending at --job-timeout (cancelled), or BOOT_FAIL/NODE_FAIL
 #   17 job failed            the test job could not be submitted, ended in another state than COMPLETED, or
@@ -38,11 +38,11 @@
 #   READY_SHARED_MOUNT      where /shared is mounted                              (/shared)
 #   READY_SYNC_CMD          the login node's sync script                          (/usr/local/sbin/slurm-sync-from-shared)
 #   READY_SYNC_DEFAULTS     KEY=VALUE file with SLURM_SYNC_SOURCE (read as data)   (/etc/default/slurm-sync)
-#   READY_ACCOUNTS_DEFAULTS KEY=VALUE file with ACCOUNTS_UID_MIN/MAX, SHARED_HOME   (/etc/default/cluster-accounts)
+#   READY_ACCOUNTS_DEFAULTS KEY=VALUE file with ACCOUNTS_SERVICE_ACCOUNTS, SHARED_HOME (/etc/default/cluster-accounts)
 #   READY_PUBLISH_CMD       the account publisher                                 (/usr/local/sbin/cluster-account-publish)
 #   READY_POLL              seconds between polls                                 (5)
 #   SLURM_CONF_DIR          the Slurm client's config directory                   (/etc/slurm)
-#   SLURM_SYNC_SOURCE, ACCOUNTS_UID_MIN, ACCOUNTS_UID_MAX, SHARED_HOME override the files above;
+#   SLURM_SYNC_SOURCE, SHARED_HOME override the files above;
 #   the sync script's own variables (MUNGE_*, SLURM_SYNC_*) pass through to it.
 set -euo pipefail
 
@@ -142,18 +142,20 @@ check_sync() {
 }
 
 ensure_account() {
-    local deadline=$1 uid_min uid_max uid group_ok
-    uid_min=${ACCOUNTS_UID_MIN:-$(file_value "$ACCOUNTS_DEFAULTS" ACCOUNTS_UID_MIN)}
-    uid_max=${ACCOUNTS_UID_MAX:-$(file_value "$ACCOUNTS_DEFAULTS" ACCOUNTS_UID_MAX)}
-    uid_min=${uid_min:-65536}
-    uid_max=${uid_max:-4294967293}
+    local deadline=$1 uid want='' item group_ok
     local shared_home=${SHARED_HOME:-$(file_value "$ACCOUNTS_DEFAULTS" SHARED_HOME)}
     shared_home=${shared_home:-/shared/home}
-    [[ $uid_min =~ ^[0-9]+$ && $uid_max =~ ^[0-9]+$ ]] || fail 15 "service account" "ACCOUNTS_UID_MIN/MAX are not numbers" "cat $ACCOUNTS_DEFAULTS"
+    # The account's fixed UID, declared with its name in ACCOUNTS_SERVICE_ACCOUNTS (name:uid,...): the registry takes
+    # no other non-UPN account, and that UID lies outside the range the Entra extension hands to people.
+    local services
+    services=$(file_value "$ACCOUNTS_DEFAULTS" ACCOUNTS_SERVICE_ACCOUNTS)
+    for item in ${services//,/ }; do
+        if [[ ${item%%:*} == "$USER_NAME" && ${item#*:} =~ ^[1-9][0-9]*$ ]]; then want=${item#*:}; fi
+    done
+    [[ -n $want ]] || fail 15 "service account" "$USER_NAME is not declared in ACCOUNTS_SERVICE_ACCOUNTS of $ACCOUNTS_DEFAULTS (name:uid): the account registry would refuse it" \
+        "grep ACCOUNTS_SERVICE_ACCOUNTS $ACCOUNTS_DEFAULTS"
     if ! getent passwd "$USER_NAME" >/dev/null; then
-        for ((uid = uid_min; uid <= uid_max; uid++)); do
-            if ! getent passwd "$uid" >/dev/null && ! getent group "$uid" >/dev/null; then break; fi
-        done
+        uid=$want
         group_ok=0
         getent group "$USER_NAME" >/dev/null || { groupadd -g "$uid" "$USER_NAME" && group_ok=1; }
         if ! useradd -u "$uid" -g "$USER_NAME" -M -d "$shared_home/$USER_NAME" -s /bin/bash \
@@ -164,9 +166,9 @@ ensure_account() {
         log "created service account $USER_NAME (UID $uid)"
     fi
     uid=$(id -u "$USER_NAME")
-    if ((uid < uid_min || uid > uid_max)); then
-        fail 15 "service account" "$USER_NAME has UID $uid, outside the accepted range $uid_min-$uid_max: the cluster nodes would refuse it" \
-            "getent passwd $USER_NAME; userdel $USER_NAME (it is recreated on the next check)"
+    if ((uid != want)); then
+        fail 15 "service account" "$USER_NAME has UID $uid, not the UID $want declared in ACCOUNTS_SERVICE_ACCOUNTS: the cluster nodes would refuse it" \
+            "getent passwd $USER_NAME; userdel $USER_NAME (it is recreated with UID $want on the next check)"
     fi
     ACCOUNT_HOME=$(getent passwd "$USER_NAME" | cut -d: -f6)
     if [[ -x $PUBLISH_CMD ]]; then

@@ -6,7 +6,7 @@ import { shellQuote } from "../slurm/seed";
 export const READINESS_SCRIPT_PATH = path.join(__dirname, "check-ready.sh");
 
 /** The service account the check runs Slurm commands as (exists everywhere by the registry, like users). */
-export const READINESS_ACCOUNT = "slurm-readiness";
+export { READINESS_ACCOUNT_NAME as READINESS_ACCOUNT } from "../config";
 
 export interface ReadinessOptions {
     /** Partitions sinfo must show (the cluster's, from its parameters). */

@@ -23,8 +23,10 @@ for ((i = 0; i < n; i++)); do
     echo "$name:x:$u:" >>/etc/group
     ln -s "$d/shared/home/$name" "/home/$name"
 done
-export ACCOUNTS_REGISTRY=$d/shared/apps/accounts ACCOUNTS_TRUST_ROOT=$d/shared SHARED_HOME=$d/shared/home \
-    ACCOUNTS_ROLE=${ROLE:-execute} ACCOUNTS_STATE_DIR=$d/state
+# The apply script takes its settings only from this file (here in the namespace's /etc overlay).
+printf '%s\n' "ACCOUNTS_REGISTRY=$d/shared/apps/accounts" "ACCOUNTS_TRUST_ROOT=$d/shared" "SHARED_HOME=$d/shared/home" \
+    "ACCOUNTS_ROLE=${ROLE:-execute}" "ACCOUNTS_STATE_DIR=$d/state" >/etc/default/cluster-accounts
+chmod 0644 /etc/default/cluster-accounts
 ms() { local s e; s=$(date +%s%N); bash "$apply"; e=$(date +%s%N); echo $(((e - s) / 1000000)); }
 echo "entries: $n"
 echo "first run (no cache: parses every entry, creates nothing): $(ms) ms"

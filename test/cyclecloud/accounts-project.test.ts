@@ -20,7 +20,8 @@ import { Sandbox } from "./sandbox";
 
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const ACCOUNTS: AccountSettings = { registry: "/shared/apps/accounts", sharedHome: "/shared/home", uidMin: 65536, uidMax: 4294967293, ackWaitSeconds: 70 };
+const ACCOUNTS: AccountSettings = { registry: "/shared/apps/accounts", sharedHome: "/shared/home", uidMin: 65536, uidMax: 4294967293, ackWaitSeconds: 70,
+    serviceAccounts: "slurm-readiness:19990" };
 
 /** Every regular file under a directory, relative paths, sorted. */
 function walk(dir: string, rel = ""): string[] {
@@ -76,7 +77,7 @@ describe("accounts project: packaging", () => {
         assert.match(out, /^ACCOUNTS_ACK_WAIT=5$/m);
         assert.match(out, /^ACCOUNTS_REGISTRY=\/shared\/apps\/accounts$/m);
         // Lines the program does not own stay (the trust root, comments, keys added later).
-        const others = (t: string) => t.split("\n").filter(l => !/^(ACCOUNTS_UID_MIN|ACCOUNTS_UID_MAX|ACCOUNTS_ACK_WAIT|ACCOUNTS_REGISTRY|SHARED_HOME)=/.test(l));
+        const others = (t: string) => t.split("\n").filter(l => !/^(ACCOUNTS_UID_MIN|ACCOUNTS_UID_MAX|ACCOUNTS_ACK_WAIT|ACCOUNTS_REGISTRY|SHARED_HOME|ACCOUNTS_SERVICE_ACCOUNTS)=/.test(l));
         assert.deepStrictEqual(others(out), others(template));
         assert.throws(() => renderNodeSettings("ACCOUNTS_UID_MIN=1\n", ACCOUNTS), /lacks .*ACCOUNTS_UID_MAX/);
     });

@@ -26,6 +26,8 @@ export function accountSettings(c: MiniCluster): Record<string, string> {
         ACCOUNTS_UID_MIN: "65536",
         ACCOUNTS_UID_MAX: "4294967293",
         ACCOUNTS_ACK_WAIT: "30",
+        // The readiness service account, the registry's one non-UPN name (components/config.ts READINESS_UID).
+        ACCOUNTS_SERVICE_ACCOUNTS: "slurm-readiness:19990",
     };
 }
 
@@ -62,9 +64,19 @@ export function writeOnHost(c: MiniCluster, h: string, file: string, content: st
 
 /** Runs components/accounts/install-login.sh, unmodified, as root on the login host from `srcDir` (as cloud-init does). */
 export function installLoginHook(c: MiniCluster, srcDir: string): RunResult {
+    return installLoginHookOn(argv => c.net.hostArgv("login", argv), srcDir);
+}
+
+/** installLoginHook on whatever host `onHostArgv` runs on (e.g. a rebuilt login host). */
+export function installLoginHookOn(onHostArgv: (argv: string[]) => string[], srcDir: string): RunResult {
     fs.mkdirSync(srcDir, { recursive: true, mode: 0o755 });
     for (const f of ["install-login.sh", "publish-account.sh", "pam-sshd-session"]) {
         fs.copyFileSync(path.join(REPO, "components/accounts", f), path.join(srcDir, f));
     }
-    return run(c.net.hostArgv("login", ["env", "-i", HOST_PATH_ENV, "bash", path.join(srcDir, "install-login.sh")]), { timeoutMs: 60000 });
+    return run(onHostArgv(["env", "-i", HOST_PATH_ENV, "bash", path.join(srcDir, "install-login.sh")]), { timeoutMs: 60000 });
+}
+
+/** The settings file's text (KEY=VALUE lines) for `settings`. */
+export function settingsText(settings: Record<string, string>): string {
+    return Object.entries(settings).map(([k, v]) => `${k}=${v}\n`).join("");
 }

@@ -1,41 +1,61 @@
-#!/usr/bin/env bash
+#!/bin/bash -p
 # Runs as root on every cluster node (scheduler, compute, CycleCloud login nodes), installed as
 # /usr/local/sbin/cluster-accounts-apply by the cluster-init spec; called at boot, by cluster-accounts.timer and by
 # the Slurm prolog. Applies the account registry on /shared (written by root on the login node, see
-# publish-account.sh for the entry format) to this node's local accounts.
+# components/accounts/README.md for the entry format) to this node's local accounts.
 # Changes: local groups/users created by it (GECOS "cluster-accounts"; with groupadd/useradd, or, where those reject
-# UPN names as on AlmaLinux 8, by writing /etc/passwd, group, shadow, gshadow itself under the shadow lock: see
-# ETC_EDIT_PY), $ACCOUNTS_STATE_DIR (lock, last refusals), /home/<name> symlinks to $SHARED_HOME/<name>;
+# the name (AlmaLinux 8: any UPN; Debian 12: over 32 characters), by writing /etc/passwd, group, shadow, gshadow
+# itself under the shadow lock: see ETC_EDIT_PY; re-created with the same UID when an entry's name or home changes),
+# $ACCOUNTS_STATE_DIR (lock, last refusals), the entry's home (its NSS home on the login node, /home/<leaf>) as a
+# symlink to its shared home (shome=, a directory under $SHARED_HOME);
 # on the scheduler also $ACCOUNTS_REGISTRY/status/<UID> (the answer the login node shows the user), releases jobs
 # Slurm held because their UID was unknown (release_identity_holds), cancels pending jobs of revoked users. Quiet and a no-op when nothing changed.
 # Refusals (untrusted path or entry, bad values, collisions with local accounts) are logged (logger -t
 # cluster-accounts) and written to the status; a refused entry changes nothing. Entries are data, never executed.
-# Settings: /etc/default/cluster-accounts (KEY=VALUE data, never sourced); environment overrides.
+# Settings: only /etc/default/cluster-accounts (root-owned, not writable by others; KEY=VALUE data, never sourced).
+# Nothing else from the environment: `bash -p` ignores BASH_ENV, SHELLOPTS and exported functions, and the script
+# re-executes itself with an empty environment but a fixed PATH and SLURM_CONF (which Slurm client config to use).
 set -euo pipefail
+readonly SAFE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+env_clean() {
+    local v
+    [[ ${PATH:-} == "$SAFE_PATH" ]] || return 1
+    for v in $(compgen -e); do case $v in PATH | PWD | OLDPWD | SHLVL | _ | SLURM_CONF | CA_REEXEC) ;; *) return 1 ;; esac; done
+    ! shopt -oq posix
+}
+if ! env_clean; then
+    [[ -z ${CA_REEXEC:-} ]] || { echo "cluster-accounts: the environment is not clean after re-executing" >&2; exit 1; }
+    exec /usr/bin/env -i PATH="$SAFE_PATH" CA_REEXEC=1 ${SLURM_CONF+SLURM_CONF="$SLURM_CONF"} /bin/bash -p -- "${BASH_SOURCE[0]}" "$@"
+fi
 umask 022
 export LC_ALL=C
-# The Slurm prolog and systemd give a minimal environment.
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
 
 prog=cluster-accounts
 MARKER=cluster-accounts
 MAX_ENTRY_BYTES=1024
 # Never handed out whatever the range says: slurm, munge, slurmrestd (cyclecloud-slurm), nobody.
 RESERVED_IDS=" 11100 11101 11102 65534 "
-SETTINGS_KEYS=(ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX ACCOUNTS_ROLE ACCOUNTS_STATE_DIR)
+SETTINGS_FILE=/etc/default/cluster-accounts
+SETTINGS_KEYS=(ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX ACCOUNTS_ROLE ACCOUNTS_STATE_DIR
+    ACCOUNTS_SERVICE_ACCOUNTS)
 
 fail() { echo "$prog: $*" >&2; logger -t "$prog" -- "error: $*" 2>/dev/null || true; exit 1; }
 note() { echo "$prog: $*"; logger -t "$prog" -- "$*" 2>/dev/null || true; }
 
 load_settings() {
-    local file=${ACCOUNTS_SETTINGS:-/etc/default/cluster-accounts} key value k
-    if [[ -f $file ]]; then
+    local key value k owner mode
+    unset "${SETTINGS_KEYS[@]}"
+    if [[ -e $SETTINGS_FILE || -L $SETTINGS_FILE ]]; then
+        [[ -f $SETTINGS_FILE && ! -L $SETTINGS_FILE ]] || fail "$SETTINGS_FILE is not a regular file"
+        read -r owner mode < <(stat -c '%u %a' -- "$SETTINGS_FILE")
+        [[ $owner == 0 ]] || fail "$SETTINGS_FILE is owned by UID $owner, not root; not using it"
+        (( (8#$mode & 8#022) == 0 )) || fail "$SETTINGS_FILE is group- or world-writable (mode $mode); not using it"
         while IFS='=' read -r key value; do
             [[ $key =~ ^[A-Z_]+$ ]] || continue
             for k in "${SETTINGS_KEYS[@]}"; do
-                if [[ $k == "$key" && -z ${!k+x} ]]; then printf -v "$k" '%s' "$value"; fi
+                if [[ $k == "$key" ]]; then printf -v "$k" '%s' "$value"; fi
             done
-        done <"$file"
+        done <"$SETTINGS_FILE"
     fi
     ACCOUNTS_REGISTRY=${ACCOUNTS_REGISTRY:-/shared/apps/accounts}
     ACCOUNTS_TRUST_ROOT=${ACCOUNTS_TRUST_ROOT:-/shared}
@@ -46,6 +66,15 @@ load_settings() {
     local n
     for n in ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX; do
         [[ ${!n} =~ ^[0-9]{1,10}$ ]] || fail "setting $n=${!n} is not a number"
+    done
+    # name:UID[,...]: the only non-UPN accounts the registry takes (the readiness check's), each with its fixed UID.
+    declare -gA SERVICE_UID=()
+    local item
+    ACCOUNTS_SERVICE_ACCOUNTS=${ACCOUNTS_SERVICE_ACCOUNTS:-}
+    for item in ${ACCOUNTS_SERVICE_ACCOUNTS//,/ }; do
+        [[ $item =~ ^([a-z_][a-z0-9_-]{0,31}):([1-9][0-9]{0,9})$ ]] ||
+            fail "setting ACCOUNTS_SERVICE_ACCOUNTS: '$item' is not name:UID (a lower-case system name and a decimal UID)"
+        SERVICE_UID[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
     done
     if [[ -z ${ACCOUNTS_ROLE:-} ]]; then
         ACCOUNTS_ROLE=$( (jetpack config slurm.role || /opt/cycle/jetpack/bin/jetpack config slurm.role) 2>/dev/null || echo execute)
@@ -78,7 +107,10 @@ check_chain() {
     done
 }
 
-valid_name() { [[ ${#1} -le 128 && $1 =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*(@[A-Za-z0-9][A-Za-z0-9.-]*)?$ ]]; }
+# A user principal name (local part: letters, digits and ' . - _ ! # ^ ~, not starting with '.' or '-'; '@'; a dotted
+# domain; <= 128 characters), or a service account declared in ACCOUNTS_SERVICE_ACCOUNTS. Never a bare system name.
+upn_name() { [[ ${#1} -le 128 && $1 =~ ^[A-Za-z0-9_\'!#^~][A-Za-z0-9_.\'!#^~-]*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$ ]]; }
+valid_name() { upn_name "$1" || [[ -n ${SERVICE_UID[$1]:-} ]]; }
 
 # Sets ID_WHY to why ID $1 is not acceptable (empty: acceptable). No subshell: runs for every entry every run.
 id_ok() {
@@ -93,16 +125,16 @@ id_ok() {
 }
 
 # Local account tables, read once per run (getent: whatever NSS this node has).
-declare -A P_UID P_NAME P_GECOS G_GID G_NAME F_META H_LINK
+declare -A P_UID P_NAME P_GECOS P_HOME G_GID G_NAME F_META H_LINK
 load_local() {
     # mapfile + parameter expansion: `read` on a pipe reads byte by byte, too slow for thousands of lines per run.
     local line name rest uid lines=()
-    P_UID=() P_NAME=() P_GECOS=() G_GID=() G_NAME=()
+    P_UID=() P_NAME=() P_GECOS=() P_HOME=() G_GID=() G_NAME=()
     mapfile -t lines < <(getent passwd)
     for line in "${lines[@]}"; do
         name=${line%%:*}; rest=${line#*:}; rest=${rest#*:}   # name:x:uid:gid:gecos:home:shell
         uid=${rest%%:*}; rest=${rest#*:}; rest=${rest#*:}
-        P_UID[$name]=$uid; P_NAME[$uid]=$name; P_GECOS[$name]=${rest%%:*}
+        P_UID[$name]=$uid; P_NAME[$uid]=$name; P_GECOS[$name]=${rest%%:*}; rest=${rest#*:}; P_HOME[$name]=${rest%%:*}
     done
     mapfile -t lines < <(getent group)
     for line in "${lines[@]}"; do
@@ -116,9 +148,13 @@ load_local() {
     for line in "${lines[@]}"; do H_LINK[${line%%$'\t'*}]=${line#*$'\t'}; done
 }
 
-badname_opt=()
+# Which tools take --badname (Debian 12's useradd does, its groupadd does not; EL8's neither; EL9's both).
+declare -A BADNAME=()
 probe_badname() {
-    if useradd --help 2>&1 | grep -q -- '--badname'; then badname_opt=(--badname); fi
+    local t
+    for t in useradd groupadd; do
+        if "$t" --help 2>&1 | grep -q -- '--badname'; then BADNAME[$t]=1; fi
+    done
 }
 
 # EL8 (AlmaLinux 8, shadow-utils 4.6) rejects UPNs: Red Hat's goodname patch (shadow-4.5/4.6-goodname.patch in
@@ -146,13 +182,15 @@ def die(msg):
     print(msg)
     sys.exit(1)
 
-# The same name rule as the shell (valid_name): nothing that could break or extend a colon-separated line.
-if len(name) > 128 or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(@[A-Za-z0-9][A-Za-z0-9.-]*)?", name):
+# The same name rules as the shell (upn_name, service names): nothing that could break or extend a colon-separated line.
+label = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+upn = r"[A-Za-z0-9_\x27!#^~][A-Za-z0-9_.\x27!#^~-]*@" + label + r"(\." + label + r")+"
+if len(name) > 128 or not (re.fullmatch(upn, name) or re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", name)):
     die("invalid name")
 for v in (uid, gid):
     if not re.fullmatch(r"[1-9][0-9]{0,9}", v):
         die("invalid ID")
-if not re.fullmatch(r"/[A-Za-z0-9_.@/-]*", home) or not re.fullmatch(r"[A-Za-z0-9 _.-]*", comment):
+if not re.fullmatch(r"/[A-Za-z0-9_.@/\x27!#^~+-]*", home) or not re.fullmatch(r"[A-Za-z0-9 _.-]*", comment):
     die("invalid home or comment")
 if op not in ("addgroup", "adduser", "delgroup", "deluser"):
     die("unknown operation")
@@ -294,7 +332,7 @@ add_account() {
     local op=$1 name=$2 uid=$3 gid=$4 home=$5
     shift 6
     run_tool "$@"
-    if (( TOOL_RC == 3 )) && (( ${#badname_opt[@]} )); then run_tool "$1" "${badname_opt[@]}" "${@:2}"; fi
+    if name_rejected && [[ -n ${BADNAME[$1]:-} ]]; then run_tool "$1" --badname "${@:2}"; fi
     (( TOOL_RC == 0 )) && return 0
     WHY="$1 failed ($TOOL_RC): ${TOOL_OUT//$'\n'/ }"
     if name_rejected; then
@@ -346,15 +384,28 @@ write_status() { # uid name serial
     mv -fT "$tmp" "$f"
 }
 
-ensure_home_link() { # name home
-    local link="/home/$1" shared="$SHARED_HOME/$1" meta=${H_LINK[$1]:-}
-    [[ $2 == "$link" ]] || return 0
-    if [[ -z $meta ]]; then
-        ln -s -- "$shared" "$link"
-        H_LINK[$1]="l $shared"
-    elif [[ $meta != "l $shared" ]]; then
-        once "warning: $link exists and is not a symlink to $shared ($meta); left alone"
+# home_ok HOME SHOME: sets HOME_WHY when the entry's home (the NSS home on the login node) cannot lead to its shared
+# home here: it must be the shared home itself, or a path directly under /home that is free or already our link.
+home_ok() {
+    local home=$1 shome=$2 leaf=${1##*/} meta
+    HOME_WHY=''
+    if [[ $shome != "$SHARED_HOME"/* || ${shome#"$SHARED_HOME"/} == */* || ! ${shome##*/} =~ ^[A-Za-z0-9_\'!#^~@+][A-Za-z0-9_.\'!#^~@+-]*$ ]]; then
+        HOME_WHY="shared home $shome is not a directory directly under $SHARED_HOME"
+    elif [[ $home == "$shome" ]]; then
+        return 0
+    elif [[ $home != "/home/$leaf" || ! $leaf =~ ^[A-Za-z0-9_\'!#^~@+][A-Za-z0-9_.\'!#^~@+-]*$ ]]; then
+        HOME_WHY="home $home is neither directly under /home nor the shared home $shome"
+    else
+        meta=${H_LINK[$leaf]:-}
+        if [[ -n $meta && $meta != "l $shome" ]]; then HOME_WHY="home $home exists on this node and is not a symlink to $shome ($meta)"; fi
     fi
+}
+
+ensure_home_link() { # home shome (checked by home_ok)
+    local leaf=${1##*/}
+    [[ $1 != "$2" && -z ${H_LINK[$leaf]:-} ]] || return 0
+    ln -s -- "$2" "$1"
+    H_LINK[$leaf]="l $2"
 }
 
 # Scheduler, Slurm 25.11.5 (the cluster's release; measured, ../shared/reference/identity-probe/probe-25.sh): when
@@ -366,8 +417,6 @@ ensure_home_link() { # name home
 # with that SystemComment, and only once their UID resolves here; then StartTime=now. A job an admin held on purpose
 # (scontrol hold: no such SystemComment) is never touched, and a job is released once per requeue (state file
 # "released": job id and Restarts), so an admin's hold after our release sticks. One squeue per pass.
-# release_held_jobs is the hook apply_entry calls for a UID it has just created: the pass-end release covers it.
-release_held_jobs() { :; }
 release_identity_holds() {
     [[ $ACCOUNTS_ROLE == scheduler ]] && command -v squeue >/dev/null 2>&1 || return 0
     local id uid reason info restarts line changed=0 file=$ACCOUNTS_STATE_DIR/released lines=()
@@ -398,9 +447,9 @@ release_identity_holds() {
 }
 
 apply_entry() { # file uid
-    local f=$1 fuid=$2 line key value name='' uid='' gid='' home='' state='' serial='' seen=' '
+    local f=$1 fuid=$2 line key value name='' uid='' gid='' home='' shome='' oid='' state='' serial='' seen=' '
     STATUS_RESULT='' STATUS_REASON=''
-    E_NAME='' E_SERIAL='' E_HOME=''
+    E_NAME='' E_SERIAL='' E_HOME='' E_SHOME=''
     [[ $fuid =~ ^[0-9]{1,10}$ ]] || { refuse "file name is not a UID" "$f"; return; }
     local ftype fowner fmode fsize content=''
     local _ino_mtime
@@ -414,21 +463,37 @@ apply_entry() { # file uid
     while IFS= read -r line || [[ -n $line ]]; do
         if ! [[ $line =~ ^([a-z]+)=([^[:cntrl:]]*)$ ]]; then refuse "malformed line" "$f"; return; fi
         key=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
-        case $key in name | uid | gid | home | state | serial) ;; *) refuse "unknown key $key" "$f"; return ;; esac
+        case $key in name | uid | gid | home | shome | oid | state | serial) ;; *) refuse "unknown key $key" "$f"; return ;; esac
         [[ $seen == *" $key "* ]] && { refuse "duplicate key $key" "$f"; return; }
         seen+="$key "
         printf -v "$key" '%s' "$value"
     done <<<"${content%$'\n'}"
     E_SERIAL=$serial
-    valid_name "$name" || { refuse "invalid name" "$f"; return; }
+    if ! valid_name "$name"; then
+        if [[ $name =~ ^[a-z_][a-z0-9_-]*$ ]]; then refuse "invalid name $name: not a user principal name (name@domain) nor a service account declared in ACCOUNTS_SERVICE_ACCOUNTS" "$f"
+        else refuse "invalid name" "$f"; fi
+        return
+    fi
     E_NAME=$name
     [[ $serial =~ ^[0-9]{1,25}$ ]] || { refuse "invalid serial" "$f"; return; }
     [[ $uid == "$fuid" ]] || { refuse "uid $uid does not match the file name" "$f"; return; }
-    id_ok "$uid"; [[ -z $ID_WHY ]] || { refuse "UID $ID_WHY" "$f"; return; }
-    id_ok "$gid"; [[ -z $ID_WHY ]] || { refuse "GID $ID_WHY" "$f"; return; }
-    [[ $home == "/home/$name" || $home == "$SHARED_HOME/$name" ]] || { refuse "home must be /home/$name or $SHARED_HOME/$name" "$f"; return; }
+    local svc=${SERVICE_UID[$name]:-}
+    if [[ -n $svc ]]; then
+        # The declared service account: exactly its UID (outside the people's range, so the extension never hands it out).
+        [[ $uid == "$svc" && $gid == "$svc" ]] || { refuse "service account $name must have UID and GID $svc (ACCOUNTS_SERVICE_ACCOUNTS)" "$f"; return; }
+        [[ $RESERVED_IDS != *" $uid "* ]] || { refuse "UID $uid is reserved" "$f"; return; }
+    else
+        id_ok "$uid"; [[ -z $ID_WHY ]] || { refuse "UID $ID_WHY" "$f"; return; }
+        id_ok "$gid"; [[ -z $ID_WHY ]] || { refuse "GID $ID_WHY" "$f"; return; }
+        local n
+        for n in "${SERVICE_UID[@]}"; do [[ $uid != "$n" && $gid != "$n" ]] || { refuse "UID/GID $n is reserved for a service account" "$f"; return; }; done
+    fi
+    # Entries of issue 9 have no shome=: their shared home is $SHARED_HOME/<name>.
+    [[ -n $shome ]] || shome=$SHARED_HOME/$name
+    if ! [[ $home =~ ^/[^:[:cntrl:]]+$ ]]; then refuse "home must be /home/<leaf> or $shome" "$f"; return; fi
     case $state in active | revoked) ;; *) refuse "invalid state" "$f"; return ;; esac
-    E_HOME=$home
+    [[ -z $oid || $oid =~ ^[0-9a-f-]{1,64}$ ]] || { refuse "invalid oid" "$f"; return; }
+    E_HOME=$home E_SHOME=$shome
 
     local have_uid=${P_UID[$name]:-} have_name=${P_NAME[$uid]:-}
     if [[ $state == revoked ]]; then
@@ -436,12 +501,26 @@ apply_entry() { # file uid
         if [[ $have_uid == "$uid" && ${P_GECOS[$name]:-} == "$MARKER" ]]; then
             remove_account deluser "$name" "$uid" "$gid" -- userdel -- "$name"
             if [[ ${G_GID[$name]:-} == "$gid" ]]; then remove_account delgroup "$name" "$uid" "$gid" -- groupdel -- "$name"; fi
-            [[ ${H_LINK[$name]:-} == "l $SHARED_HOME/$name" ]] && rm -f -- "/home/$name"
+            [[ $home == /home/* && ${H_LINK[${home##*/}]:-} == "l $shome" ]] && rm -f -- "$home"
             unset "P_UID[$name]" "P_NAME[$uid]"
             note "revoked $name (uid $uid): account removed"
         fi
         REVOKED_UIDS+=" $uid "
         return
+    fi
+    home_ok "$home" "$shome"
+    [[ -z $HOME_WHY ]] || { refuse "home must be /home/<leaf> or $shome: $HOME_WHY" "$f"; return; }
+    # Our own account of this UID under another name (a renamed UPN) or with another home (a changed home path):
+    # removed and created again as the entry says (the UID, and so every file, stays the same).
+    if [[ -n $have_name && ${P_GECOS[$have_name]:-} == "$MARKER" ]] && [[ $have_name != "$name" || ${P_HOME[$have_name]:-} != "$home" ]]; then
+        remove_account deluser "$have_name" "$uid" "$gid" -- userdel -- "$have_name"
+        if [[ ${G_GID[$have_name]:-} == "$gid" ]]; then
+            remove_account delgroup "$have_name" "$uid" "$gid" -- groupdel -- "$have_name"
+            unset "G_GID[$have_name]" "G_NAME[$gid]"
+        fi
+        note "removed $have_name (uid $uid) to create it again as $name (home $home)"
+        unset "P_UID[$have_name]" "P_NAME[$uid]"
+        have_uid=${P_UID[$name]:-} have_name=''
     fi
     # Collisions with local accounts are refused, never reused.
     if [[ -n $have_name && $have_name != "$name" ]]; then refuse "UID $uid is already used by local account $have_name" "$f"; return; fi
@@ -457,9 +536,8 @@ apply_entry() { # file uid
             || { refuse "$WHY" "$f"; return; }
         P_UID[$name]=$uid; P_NAME[$uid]=$name; P_GECOS[$name]=$MARKER
         note "created $name (uid $uid, gid $gid, home $home)"
-        release_held_jobs "$uid"
     fi
-    ensure_home_link "$name" "$home"
+    ensure_home_link "$home" "$shome"
     STATUS_RESULT=applied
 }
 
@@ -503,7 +581,7 @@ main() {
     probe_badname
     # Entries applied by an earlier run whose file is unchanged (same inode, mtime, size, owner, mode) and whose local
     # account and home link are still in place are skipped: the steady state costs no parsing.
-    local f u cached=() applied=() key name home
+    local f u cached=() applied=() key name home shome
     declare -A CACHED
     if [[ -f $ACCOUNTS_STATE_DIR/applied ]]; then
         mapfile -t cached <"$ACCOUNTS_STATE_DIR/applied"
@@ -515,8 +593,9 @@ main() {
         [[ $u == .tmp.* ]] && continue
         if [[ -n ${CACHED[$u]:-} && -n ${F_META[$u]:-} ]]; then
             key=${CACHED[$u]%%$'\t'*}; name=${CACHED[$u]#*$'\t'}; home=${name#*$'\t'}; name=${name%%$'\t'*}
+            shome=${home#*$'\t'}; home=${home%%$'\t'*}
             if [[ $key == "${F_META[$u]}" && ${P_UID[$name]:-} == "$u" ]] \
-                && [[ $home != "/home/$name" || ${H_LINK[$name]:-} == "l $SHARED_HOME/$name" ]] \
+                && [[ $home == "$shome" || ${H_LINK[${home##*/}]:-} == "l $shome" ]] \
                 && [[ $ACCOUNTS_ROLE != scheduler || -f $ACCOUNTS_REGISTRY/status/$u ]]; then
                 applied+=("$u"$'\t'"${CACHED[$u]}")
                 continue
@@ -525,7 +604,7 @@ main() {
         apply_entry "$f" "$u"
         if [[ $u =~ ^[0-9]{1,10}$ ]]; then
             write_status "$u" "$E_NAME" "$E_SERIAL"
-            [[ $STATUS_RESULT == applied ]] && applied+=("$u"$'\t'"${F_META[$u]}"$'\t'"$E_NAME"$'\t'"$E_HOME")
+            [[ $STATUS_RESULT == applied ]] && applied+=("$u"$'\t'"${F_META[$u]}"$'\t'"$E_NAME"$'\t'"$E_HOME"$'\t'"$E_SHOME")
         fi
     done
     if (( ${#applied[@]} )); then printf '%s\n' "${applied[@]}"; fi >"$ACCOUNTS_STATE_DIR/applied.new"
