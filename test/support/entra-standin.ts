@@ -13,14 +13,15 @@
 // sshd runs with UsePAM yes and the Debian /etc/pam.d/sshd, into which components/accounts/install-login.sh (run for
 // real on the login host, from a directory like cloud-init's) adds the product's PAM line.
 // rebuild() replaces the login VM: a fresh mount namespace (fresh /etc, /home, host key) on the same network address,
-// against the same /shared, as a login node rebuilt from its image.
+// against the same /shared, as a login node rebuilt from its image; set up as every test host is (netns.ts HOLDER_SETUP).
 import { spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { installLoginHookOn, settingsText } from "./accounts";
 import { MiniCluster } from "./cluster";
-import { Daemon, isAlive, run, RunResult, runOk, sleep, stopPid } from "./proc";
+import { HOLDER_SETUP } from "./netns";
+import { Daemon, isAlive, run, RunResult, runOk, SLURM_PREFIX, sleep, stopPid } from "./proc";
 
 const LOGIN_IP = "10.77.0.13";
 const ETC = "/etc/entra-standin";
@@ -41,20 +42,6 @@ export interface EntraSwitches {
     createHome: boolean;
 }
 
-// A fresh host: private /etc and /usr/local overlays, a private /home, the cluster's /etc/hosts and munge socket dir.
-const VM_SETUP = [
-    'set -e; name=$0 hosts=$1 run=$2 common=$3 dir=$4',
-    'hostname "$name"',
-    'mount -t tmpfs -o mode=0700 layers "$dir/layers"',
-    'for l in etc local; do mkdir -p "$dir/layers/$l/upper" "$dir/layers/$l/work"; done',
-    'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$dir/layers/etc/upper,workdir=$dir/layers/etc/work" /etc',
-    'mount -t overlay overlay -o "lowerdir=/usr/local,upperdir=$dir/layers/local/upper,workdir=$dir/layers/local/work" /usr/local',
-    'mount --bind "$dir/home" /home',
-    'mount --bind "$hosts" /etc/hosts',
-    'mount --bind "$run" "$common"',
-    'touch "$dir/ready"',
-    'exec sleep infinity',
-].join("\n");
 
 export class EntraLoginHost {
     private daemon?: Daemon;
@@ -206,7 +193,8 @@ export class EntraLoginHost {
         for (const d of ["home", "layers"]) fs.mkdirSync(path.join(vm, d), { recursive: true, mode: 0o755 });
         const ready = path.join(vm, "ready");
         const child = spawn("nsenter", [`--net=/run/netns/${h.ns}`, "--", "unshare", "--uts", "--mount", "--propagation", "private", "--",
-            "bash", "-c", VM_SETUP, "login", path.join(this.c.base, "hosts", "hosts"), h.runDir, this.c.commonRun, vm],
+            "bash", "-c", HOLDER_SETUP, "login", path.join(this.c.base, "hosts", "hosts"), h.runDir, this.c.commonRun, vm,
+            SLURM_PREFIX, this.c.net.poisonFile],
         { stdio: ["ignore", "ignore", "inherit"], detached: true });
         child.unref();
         const pid = child.pid!;

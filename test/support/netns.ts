@@ -49,7 +49,7 @@ export interface TestHost {
 
 // Run inside the host's fresh mount namespace: private /etc and /usr/local overlays (upper layers in a tmpfs that
 // lives as long as the namespace), private /home, the host's /etc/hosts and munge socket directory. Then holds.
-const HOLDER_SETUP = [
+export const HOLDER_SETUP = [
     'set -e; name=$0 hosts=$1 run=$2 common=$3 dir=$4 slurm=$5 poison=$6',
     'hostname "$name"',
     'mount -t tmpfs -o mode=0700 layers "$dir/layers"',
@@ -129,7 +129,8 @@ export class TestNetwork {
         for (const h of this.hosts.values()) this.checkSlurm(h);
     }
 
-    private get poisonFile(): string {
+    /** The script that covers another Slurm's binaries on every host (HOLDER_SETUP's last argument). */
+    get poisonFile(): string {
         return path.join(this.baseDir, "not-slurm-25.sh");
     }
 
