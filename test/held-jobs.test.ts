@@ -18,11 +18,12 @@ import * as path from "path";
 import { ACCOUNTS_APPLY, ACCOUNTS_BOOT_SCRIPT, ACCOUNTS_PUBLISH, accountSettings, accountsStateDir, bootAccounts, installLoginHook, onHost, writeOnHost } from "./support/accounts";
 import { MiniCluster, SLURM_UID, writeKey } from "./support/cluster";
 import { requirePrereqs } from "./support/prereqs";
-import { run, RunResult, waitFor } from "./support/proc";
+import { Daemon, run, RunResult, waitFor } from "./support/proc";
 import { createTestUser } from "./support/users";
 
 const COMMANDS = ["/usr/sbin/sshd", "ssh", "ssh-keygen", "ip", "nsenter", "unshare", "setpriv", "munged", "munge", "unmunge",
-    "slurmctld", "slurmd", "sbatch", "scontrol", "squeue", "useradd", "groupadd", "userdel", "flock", "timeout", "logger"];
+    "slurmctld", "slurmd", "sbatch", "scontrol", "squeue", "useradd", "groupadd", "userdel", "flock", "timeout", "logger", "mount",
+    "umount", "python3"];
 const FINAL = ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL"];
 const PROLOG = "10-cluster-accounts.sh";
 
@@ -59,11 +60,11 @@ describe("held jobs and the shared prolog on Slurm 25.11.5 (issue 16, real syste
         return { name, uid, home };
     };
     /** sbatch as the user on the login host, from the user's home (as after an SSH sign-in). */
-    const submit = (u: { name: string; uid: number; home: string }, tag: string, extra = ""): string => {
+    const submit = (u: { name: string; uid: number; home: string }, tag: string, extra = "", wrap = "id -un; pwd -P; hostname"): string => {
         const r = run(c!.net.hostArgv("login", ["setpriv", `--reuid=${u.uid}`, `--regid=${u.uid}`, "--clear-groups", "--",
             "env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", `HOME=${u.home}`, `USER=${u.name}`,
             `SLURM_CONF=${path.join(c!.login.confDir, "slurm.conf")}`,
-            "bash", "-c", `cd && sbatch --parsable ${extra} -J ${tag} -o ${tag}-%j.out --wrap 'id -un; pwd -P; hostname'`]), { timeoutMs: 30000 });
+            "bash", "-c", `cd && sbatch --parsable ${extra} -J ${tag} -o ${tag}-%j.out --wrap '${wrap}'`]), { timeoutMs: 30000 });
         assert.strictEqual(r.status, 0, `sbatch as ${u.name}: ${r.text}`);
         return r.stdout.toString().trim().split(";")[0];
     };
@@ -267,6 +268,155 @@ describe("held jobs and the shared prolog on Slurm 25.11.5 (issue 16, real syste
             }
             hostOk("scheduler", ["scancel", id1, id2]);
             hostOk("scheduler", ["scontrol", "update", "nodename=compute", "state=resume"]);
+        });
+    });
+    // /shared is NFS with actimeo=30 on the cluster (components/nfs.ts): a compute node's client may serve its listing of
+    // users/ from its cache for up to 30 s after the scheduler saw a new entry, while a lookup of a name it never looked
+    // up, and the open of a file, go to the server (nfs(5), "Directory entry caching", close-to-open). The stand-in, on
+    // the compute host only: an overlay mount over its view of users/ (lower layer: the real users/), and a process
+    // that listed the overlay's directory before the publish and keeps it open. overlayfs keeps the merged listing in a
+    // cache for as long as one reader holds it (fs/overlayfs/readdir.c, ovl_cache_get/ovl_cache_put) and does not see
+    // changes made in the lower layer behind its back, so readdir (ls, find, a glob) keeps returning the old names, as
+    // the NFS client's cached listing does; a lookup of a new name goes to the lower layer and finds the entry, as a
+    // LOOKUP to the server does. The attributes of users/ itself stay those of the overlay's root (unchanged), as the
+    // client's cached attributes of the directory do. The test checks that the model holds before relying on it.
+    describe("a compute node whose listing of users/ is stale (NFS attribute cache): the prolog passes the job's UID", function () {
+        let holder: Daemon | undefined;
+        let usersDir = "";
+        const listed = (): string[] => hostOk("compute", ["ls", "-1A", usersDir]).stdout.toString().split("\n").filter(Boolean);
+        const prologFile = () => path.join(prologDir(), PROLOG);
+        /** Replaces the shared prolog as root would (new file, rename). */
+        const putProlog = (text: string) => {
+            const tmpFile = path.join(prologDir(), ".test-prolog");
+            fs.writeFileSync(tmpFile, text, { mode: 0o755 });
+            fs.chmodSync(tmpFile, 0o755);
+            fs.renameSync(tmpFile, prologFile());
+        };
+
+        before(async function () {
+            usersDir = path.join(settings.ACCOUNTS_REGISTRY, "users");
+            const ov = path.join(tmp, "stale-listing");
+            for (const d of ["upper", "work"]) fs.mkdirSync(path.join(ov, d), { recursive: true, mode: 0o755 });
+            fs.chmodSync(path.join(ov, "upper"), 0o755);
+            hostOk("compute", ["mount", "-t", "overlay", "stale-users", "-o",
+                `lowerdir=${usersDir},upperdir=${path.join(ov, "upper")},workdir=${path.join(ov, "work")}`, usersDir]);
+            holder = c!.startDaemon("compute", "stale-listing", ["python3", "-I", "-c",
+                "import os, sys, time\nfd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n" +
+                "print('listed', len(os.listdir(fd)), flush=True)\ntime.sleep(3600)\n", usersDir]);
+            await waitFor(() => holder!.log().includes("listed") || holder!.exited, 30000, () => `holder: ${holder!.log()}`);
+            assert.ok(!holder.exited, holder.log());
+        });
+
+        after(async function () {
+            if (holder) await holder.stop();
+            if (usersDir) host("compute", ["umount", usersDir]);
+        });
+
+        it("a user's first jobs: without --uid (issue 9's prolog) the job runs nameless, without its home; with it, as the user in the home", async function () {
+            const u = signIn("kai.n@contoso.com", 7476310);
+            const entry = path.join(usersDir, String(u.uid));
+            // The model holds on compute: the listing lacks the new entry, a lookup by its path finds it.
+            assert.ok(!listed().includes(String(u.uid)), `compute lists the new entry: ${listed().join(" ")}`);
+            assert.strictEqual(host("compute", ["test", "-f", entry]).status, 0, "compute does not find the entry by its path");
+            // The scheduler (fresh listing) applies it; Slurm then starts the user's jobs.
+            assert.match(apply().stdout.toString(), /created kai\.n@contoso\.com \(uid 7476310/);
+            // A full pass on compute without --uid (the timer, or the prolog before this change) does not see the entry.
+            fs.rmSync(path.join(accountsStateDir(c!, "compute"), "signature"), { force: true });
+            assert.doesNotMatch(apply("compute").stdout.toString(), /created/);
+            assert.strictEqual(getent("compute", "passwd", String(u.uid)), "");
+
+            const wrap = 'id -un; echo "$HOME"; readlink -e "$HOME" || echo no-home; pwd -P; hostname';
+            const real = hostOk("login", ["readlink", "-f", u.home]).stdout.toString().trim();
+            const current = fs.readFileSync(prologFile(), "utf8");
+            // Control: the same prolog without the job's UID (what it ran before this change).
+            const old = current.replace(' "${args[@]}"', "");
+            assert.notStrictEqual(old, current, "the prolog no longer passes the UID the way this test expects");
+            putProlog(old);
+            let ctl = "";
+            try {
+                const id = submit(u, "stale-old", "", wrap);
+                assert.strictEqual(await waitEnd(id), "COMPLETED", job(id));
+                ctl = output(u, "stale-old", id);
+            } finally {
+                putProlog(current);
+            }
+            assert.strictEqual(ctl, `id: cannot find name for user ID ${u.uid}\n${u.home}\nno-home\n${real}\ncompute\n`,
+                "without --uid the job must run by bare UID, its $HOME missing on compute (section 2)");
+            assert.strictEqual(getent("compute", "passwd", String(u.uid)), "");
+
+            // The prolog as shipped: users/ looks unchanged on compute (listing and attributes), so only --uid gets the
+            // entry applied, by its path (past the fast path when the control job's pass is under 60 s old).
+            const id = submit(u, "stale-new", "", wrap);
+            assert.strictEqual(await waitEnd(id), "COMPLETED", job(id));
+            assert.strictEqual(output(u, "stale-new", id), `${u.name}\n${u.home}\n${real}\n${real}\ncompute\n`,
+                "the job ran as the user, with its home link, on compute");
+            assert.match(getent("compute", "passwd", u.name), /^kai\.n@contoso\.com:x:7476310:7476310:cluster-accounts:\/home\/kai\.n:/);
+            assert.strictEqual(hostOk("compute", ["readlink", u.home]).stdout.toString().trim(), real);
+            assert.ok(!listed().includes(String(u.uid)), "the listing stayed stale throughout: the entry was applied by its path");
+        });
+
+        it("a bad --uid (malformed, out of range, missing) exits 2 and does nothing; a UID with no entry or outside the registry's range runs only the normal pass", function () {
+            const u = signIn("lee@contoso.com", 7476311);
+            const uid = String(u.uid);
+            assert.ok(!listed().includes(uid), "compute lists the new entry");
+            assert.match(apply().stdout.toString(), /created lee@contoso\.com/);
+            const state = accountsStateDir(c!, "compute");
+            const passwd = () => hostOk("compute", ["getent", "passwd"]).stdout.toString();
+            const before = passwd();
+            const snapshot = () => fs.readdirSync(state).sort().map(f => `${f} ${fs.statSync(path.join(state, f)).mtimeMs}`).join("\n");
+            const s0 = snapshot();
+            for (const args of [["--uid", "abc"], ["--uid", ""], ["--uid", "007"], ["--uid", "-1"], ["--uid", `${uid};x`],
+                ["--uid", "4294967295"], ["--uid", "99999999999"], ["--uid"], ["--bogus"], [uid]]) {
+                const r = host("compute", [ACCOUNTS_APPLY, ...args]);
+                assert.strictEqual(r.status, 2, `${args.join(" ")}: ${r.text}`);
+                assert.match(r.stderr.toString(), /usage: cluster-accounts-apply \[--uid UID\]/, args.join(" "));
+                assert.ok(!r.text.includes(";x"), "the value is echoed");
+            }
+            assert.strictEqual(snapshot(), s0, "a refused argument touched the state directory");
+            // Valid numbers that select nothing: root's job, a UID below the people's range, one with no entry.
+            for (const other of ["0", "1000", "7476399"]) {
+                const r = host("compute", [ACCOUNTS_APPLY, "--uid", other]);
+                assert.strictEqual(r.status, 0, `--uid ${other}: ${r.text}`);
+            }
+            fs.rmSync(path.join(state, "signature"), { force: true });
+            assert.strictEqual(host("compute", [ACCOUNTS_APPLY, "--uid", "7476399"]).status, 0);
+            assert.strictEqual(passwd(), before, "the hidden entry was applied without its UID being asked for");
+            // The prolog with a SLURM_JOB_UID that is not a UID: the normal pass only, exit 0.
+            for (const bad of ["abc", `${uid};x`, `${uid} --uid ${uid}`, "4294967295", ""]) {
+                const r = host("compute", ["env", `SLURM_JOB_UID=${bad}`, "SLURM_JOB_ID=1", prologFile()]);
+                assert.strictEqual(r.status, 0, r.text);
+            }
+            assert.strictEqual(passwd(), before, "the prolog passed a malformed SLURM_JOB_UID on");
+            // An untrusted entry is refused by path as in the listing, naming the reason.
+            const bad = path.join(settings.ACCOUNTS_REGISTRY, "users", "7476312");
+            fs.writeFileSync(bad, "name=mo@contoso.com\nuid=7476312\ngid=7476312\nhome=/home/mo\nstate=active\nserial=1\n", { mode: 0o666 });
+            fs.chmodSync(bad, 0o666);
+            try {
+                assert.ok(!listed().includes("7476312"));
+                const r = host("compute", [ACCOUNTS_APPLY, "--uid", "7476312"]);
+                assert.strictEqual(r.status, 0, r.text);
+                assert.match(r.stdout.toString(), /refused registry entry \S+\/7476312: \S+ is group- or world-writable \(mode 666\)/);
+                assert.strictEqual(getent("compute", "passwd", "7476312"), "");
+            } finally {
+                fs.rmSync(bad, { force: true });
+            }
+            // The job's own UID through the prolog, with the fast path armed (a pass right after a pass changes nothing):
+            // applied by its path, then the normal pass.
+            apply("compute");
+            const applied = path.join(state, "applied");
+            const a1 = fs.statSync(applied);
+            apply("compute");
+            const a2 = fs.statSync(applied);
+            assert.deepStrictEqual([a2.ino, a2.mtimeMs], [a1.ino, a1.mtimeMs], "the second pass was not the fast path");
+            const r = host("compute", ["env", `SLURM_JOB_UID=${uid}`, "SLURM_JOB_ID=1", prologFile()]);
+            assert.strictEqual(r.status, 0, r.text);
+            assert.match(getent("compute", "passwd", uid), /^lee@contoso\.com:x:7476311:/);
+            // On the scheduler --uid has the same status semantics as a pass (the entry is applied already: unchanged).
+            const st = path.join(settings.ACCOUNTS_REGISTRY, "status", uid);
+            const mtime = fs.statSync(st).mtimeMs;
+            assert.strictEqual(host("scheduler", [ACCOUNTS_APPLY, "--uid", uid]).status, 0);
+            assert.match(fs.readFileSync(st, "utf8"), /^result=applied$/m);
+            assert.strictEqual(fs.statSync(st).mtimeMs, mtime);
         });
     });
 });

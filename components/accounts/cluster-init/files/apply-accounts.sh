@@ -541,9 +541,47 @@ apply_entry() { # file uid
     STATUS_RESULT=applied
 }
 
+# Arguments: none (a pass over the registry), or `--uid UID` (the Slurm prolog: the job's UID). With --uid, the entry
+# users/UID is looked up by its path and applied first, with the same checks, refusals and status as any entry, even
+# when this node's listing of users/ does not show it yet (NFS, actimeo=30: a directory's listing may come from the
+# attribute cache for 30 s, while a lookup of a name not looked up before, and the open of a file, go to the server);
+# then the normal pass runs. The fast path does not skip a UID that has an entry and is not applied yet. A UID that is
+# not one the registry can hold (outside ACCOUNTS_UID_MIN..MAX and no service account; root's or a local user's job) or
+# has no entry: only the normal pass. Malformed (not a decimal 0..4294967294) or unknown argument: exit 2, nothing done.
+TARGET=''
+usage() { echo "$prog: $*; usage: cluster-accounts-apply [--uid UID]" >&2; logger -t "$prog" -- "error: $*" 2>/dev/null || true; exit 2; }
+parse_args() {
+    while (( $# )); do
+        case $1 in
+            --uid)
+                (( $# >= 2 )) || usage "--uid needs a UID"
+                # The value itself is never printed: it may come from anywhere.
+                if ! [[ $2 =~ ^(0|[1-9][0-9]{0,9})$ ]] || (( $2 > 4294967294 )); then usage "--uid: not a UID (a decimal 0..4294967294)"; fi
+                TARGET=$2
+                shift 2
+                ;;
+            *) usage "unknown argument" ;;
+        esac
+    done
+}
+
+# The requested entry (TARGET) exists by its path and is not in the cache of applied entries: the fast path must not
+# skip it.
+target_pending() {
+    [[ -n $TARGET ]] || return 1
+    [[ -e $ACCOUNTS_REGISTRY/users/$TARGET || -L $ACCOUNTS_REGISTRY/users/$TARGET ]] || return 1
+    [[ -f $ACCOUNTS_STATE_DIR/applied ]] || return 0
+    ! grep -q -- "^$TARGET"$'\t' "$ACCOUNTS_STATE_DIR/applied"
+}
+
 main() {
+    parse_args "$@"
     load_settings
     [[ $EUID -eq 0 ]] || fail "must run as root"
+    if [[ -n $TARGET && " ${SERVICE_UID[*]} " != *" $TARGET "* ]]; then
+        id_ok "$TARGET"
+        [[ -z $ID_WHY ]] || TARGET=''
+    fi
     # Nothing published yet (or /shared not mounted yet): nothing to do.
     [[ -d $ACCOUNTS_REGISTRY/users || -L $ACCOUNTS_REGISTRY/users ]] || exit 0
     install -d -m 0700 -o root -g root "$ACCOUNTS_STATE_DIR"
@@ -570,7 +608,7 @@ main() {
     sig=${sig% }
     now=$(date +%s)
     if [[ -f $ACCOUNTS_STATE_DIR/signature ]]; then read -r last_time last_sig <"$ACCOUNTS_STATE_DIR/signature" || true; fi
-    if [[ $last_sig == "$sig" ]] && (( now - last_time < 60 )); then
+    if [[ $last_sig == "$sig" ]] && (( now - last_time < 60 )) && ! target_pending; then
         # Pending jobs of revoked users are still cancelled on every scheduler run.
         if [[ -s $ACCOUNTS_STATE_DIR/revoked ]]; then read -r REVOKED_UIDS <"$ACCOUNTS_STATE_DIR/revoked" || true; REVOKED_UIDS=" $REVOKED_UIDS "; fi
         cancel_revoked_jobs
@@ -587,10 +625,18 @@ main() {
         mapfile -t cached <"$ACCOUNTS_STATE_DIR/applied"
         for line in "${cached[@]}"; do CACHED[${line%%$'\t'*}]=${line#*$'\t'}; done
     fi
-    for f in "$ACCOUNTS_REGISTRY"/users/*; do
+    # The requested entry first, by its path (lstat of that name: fresh where the listing may not be).
+    local first=() meta='' done_target=0
+    if [[ -n $TARGET ]]; then
+        meta=$(find "$ACCOUNTS_REGISTRY/users/$TARGET" -maxdepth 0 -printf '%y %U %m %s %i %T@' 2>/dev/null) || meta=''
+        if [[ -n $meta ]]; then F_META[$TARGET]=$meta; first=("$ACCOUNTS_REGISTRY/users/$TARGET"); fi
+    fi
+    for f in "${first[@]}" "$ACCOUNTS_REGISTRY"/users/*; do
         [[ -e $f || -L $f ]] || continue
         u=${f##*/}
         [[ $u == .tmp.* ]] && continue
+        # The requested entry comes first; its name in the listing is skipped.
+        if [[ ${#first[@]} -gt 0 && $u == "$TARGET" ]]; then (( done_target++ == 0 )) || continue; fi
         if [[ -n ${CACHED[$u]:-} && -n ${F_META[$u]:-} ]]; then
             key=${CACHED[$u]%%$'\t'*}; name=${CACHED[$u]#*$'\t'}; home=${name#*$'\t'}; name=${name%%$'\t'*}
             shome=${home#*$'\t'}; home=${home%%$'\t'*}
