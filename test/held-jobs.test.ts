@@ -6,7 +6,10 @@
 //  - jobs Slurm 25.11.5 holds because the scheduler could not resolve their UID (Reason=JobHeldAdmin, SystemComment
 //    "slurm_cred_create failure", as shared/reference/identity-probe/probe-25.sh measured) are released by the
 //    scheduler's apply (cluster-accounts-apply, unmodified) whatever pass finds them, start at once, and end COMPLETED
-//    with their output in the user's shared home; a job an admin held stays held.
+//    with their output in the user's shared home; a job an admin held stays held;
+//  - (item 9) a compute node whose listing of users/ is stale, as an NFS client's is for up to 30 s (actimeo=30):
+//    the prolog passes the job's UID and the apply script applies users/<UID> by its path, so the user's first job runs
+//    as the user in the home; issue 9's prolog (no UID) is run as the control. Bad --uid values change nothing.
 // Registry entries come only from the real publish script (cluster-account-publish --user, as root on the login host).
 // No timer runs here: each apply pass is run by the test, so what each pass does is observable.
 // Needs Linux, root and scripts/setup-testbed.sh (Slurm 25.11.5 under /opt/slurm-25.11.5).
