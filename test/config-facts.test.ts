@@ -5,13 +5,14 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import YAML from "yaml";
 import { loginSettings, NODE_SETTINGS_FILE, CLUSTER_INIT_DIR, renderNodeSettings } from "../components/accounts/project";
 import {
     ACCOUNTS_REGISTRY, CYCLECLOUD_UID_BASE, DEFAULTS, ENTRA_UID_FLOOR, ENTRA_UID_LIMIT, MUNGE_UID, NOBODY_UID, parseSettings,
     PINNED_UID_MIN, PROJECT, READINESS_ACCOUNT_NAME, READINESS_UID, RESERVED_UIDS, SHARED_HOME, SHARED_ROOT, SLURM_UID,
     SLURMRESTD_UID,
 } from "../components/config";
-import { seededConfigDir } from "../components/login/cloud-init";
+import { renderLoginCloudInit, seededConfigDir } from "../components/login/cloud-init";
 import { READINESS_ACCOUNT } from "../components/readiness/invocation";
 import { readStackFile } from "../scripts/simulate";
 
@@ -118,6 +119,11 @@ describe("facts shared by the program and the hosts (issue 20)", () => {
     it("names the readiness account and the seeded Slurm files on /shared from the facts", () => {
         assert.strictEqual(READINESS_ACCOUNT, READINESS_ACCOUNT_NAME);
         assert.ok(seededConfigDir("slurm").startsWith(`${SHARED_ROOT}/`), seededConfigDir("slurm"));
+        const doc = YAML.parse(renderLoginCloudInit({
+            slurmVersion: DEFAULTS.slurmVersion, clusterConfigDir: "slurm", nfsHost: "acct.file.core.windows.net",
+            nfsExportPath: "/acct/shared", nfsMountOptions: "vers=4,minorversion=1,sec=sys", accounts: defaultAccounts(),
+        })) as { mounts: string[][] };
+        assert.deepStrictEqual(doc.mounts.map(m => m[1]), [SHARED_ROOT], "the login node mounts the share where the facts put it");
         assert.ok(ACCOUNTS_REGISTRY.startsWith(`${SHARED_ROOT}/`) && SHARED_HOME.startsWith(`${SHARED_ROOT}/`));
     });
 });

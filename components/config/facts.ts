@@ -2,7 +2,7 @@
 // /shared. None of them is configurable. The files written to hosts (the account settings, cloud-init) take them from
 // here, and test/config-facts.test.ts holds the shell scripts' own fallbacks to them.
 
-/** The Pulumi project name: the namespace of every config key below. */
+/** The Pulumi project name: the namespace of every config key. */
 export const PROJECT = "cyclecloud-slurm-entra";
 
 /** Fixed in cyclecloud-slurm's template (`slurm.user.uid`, `munge.user.uid`); the login node must match them. */
