@@ -72,7 +72,7 @@ export async function planDev(): Promise<DevPlan> {
 
 /**
  * What `pulumi up` prints for a bad config (README "Deploy"): the dev stack's config with two bad values, through
- * the program's own validation (components/config.ts), which the plan runs too.
+ * the program's own validation (components/config/), which the plan runs too.
  */
 export function invalidConfigSample(): string {
     const doc = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };

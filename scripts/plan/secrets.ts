@@ -31,7 +31,7 @@ export function ed25519KeyPair(seed: string, comment = "plan@example"): { privat
     };
 }
 
-/** A secret config key the program declares: `SECRET_KEYS` of components/config.ts, when it exists. */
+/** A secret config key the program declares: `SECRET_KEYS` of components/config/secrets.ts, when it exists. */
 export interface SecretKeySpec {
     key: string;
     required: boolean;
@@ -61,7 +61,7 @@ export interface SimulatedSecrets {
     config: Record<string, unknown>;
     /** Secret keys, without the project namespace. */
     secretKeys: string[];
-    /** The keys given a stand-in (the program is told so: setSecretStandIns in components/config.ts). */
+    /** The keys given a stand-in (the program is told so: setSecretStandIns in components/config/secrets.ts). */
     standIns: string[];
     /** One line per stand-in, for the printed notes (never a value). */
     notes: string[];

@@ -26,7 +26,7 @@ export function accountSettings(c: MiniCluster): Record<string, string> {
         ACCOUNTS_UID_MIN: "65536",
         ACCOUNTS_UID_MAX: "4294967293",
         ACCOUNTS_ACK_WAIT: "30",
-        // The readiness service account, the registry's one non-UPN name (components/config.ts READINESS_UID).
+        // The readiness service account, the registry's one non-UPN name (components/config/facts.ts READINESS_UID).
         ACCOUNTS_SERVICE_ACCOUNTS: "slurm-readiness:19990",
     };
 }
