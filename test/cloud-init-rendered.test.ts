@@ -51,6 +51,14 @@ describe("rendered cloud-init (real cloud-init schema)", function () {
             assert.strictEqual(f.content, fs.readFileSync(`${__dirname}/../components/accounts/${name}`, "utf8"), name);
             assert.strictEqual(f.permissions, mode, name);
         }
+        // The helpers the hook sources: the one copy the cluster-init project also carries to the nodes, written at the
+        // absolute path the hook sources it from (root-owned by cloud-init, not writable by others).
+        const lib = file("/usr/local/lib/cluster-accounts/accounts-lib.sh");
+        assert.ok(lib, "accounts-lib.sh not written");
+        assert.strictEqual(lib.content, fs.readFileSync(`${__dirname}/../components/accounts/cluster-init/files/accounts-lib.sh`, "utf8"));
+        assert.strictEqual(lib.permissions, "0644");
+        assert.ok(fs.readFileSync(`${__dirname}/../components/accounts/publish-account.sh`, "utf8")
+            .includes('\nreadonly ACCOUNTS_LIB=/usr/local/lib/cluster-accounts/accounts-lib.sh\n'));
         const settings = file("/etc/default/cluster-accounts");
         assert.strictEqual(settings.permissions, "0644");
         const values = Object.fromEntries(String(settings.content).split("\n").filter(l => /^[A-Z_]+=/.test(l)).map(l => l.split("=", 2)));

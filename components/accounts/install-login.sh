@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs on the login node as root (cloud-init runcmd, at every boot), any number of times: installs the sign-in hook of
 # issues 9 and 16 and restores the registered users' records for the Entra extension (a rebuilt login node).
-# Changes: /usr/local/sbin/cluster-account-publish (copy of publish-account.sh, root 0755); /etc/pam.d/sshd: the rule
-# of pam-sshd-session placed before the first session line that can bring user-supplied environment (pam_env, an
-# include/substack, pam_selinux open), any other copy of it (e.g. issue 9's appended line) removed; then verifies
+# Changes: /usr/local/lib/cluster-accounts/accounts-lib.sh (the helpers the hook sources, root 0644; cloud-init writes
+# it there already), /usr/local/sbin/cluster-account-publish (copy of publish-account.sh, root 0755);
+# /etc/pam.d/sshd: the rule of pam-sshd-session placed before the first session line that can bring user-supplied
+# environment (pam_env, an include/substack, pam_selinux open), any other copy of it (e.g. issue 9's appended line) removed; then verifies
 # that no pam_env reads a user's environment file (user_readenv=1) in the auth or account stacks or in the session
 # stack before the hook (includes followed), and fails naming the file and line otherwise; then
 # `cluster-account-publish --restore` (adds missing /etc/aadpasswd records of registered users; bounded by timeout).
-# Usage: install-login.sh [SOURCE_DIR]   (default: this script's directory; holds publish-account.sh, pam-sshd-session)
+# Usage: install-login.sh [SOURCE_DIR]   (default: this script's directory; holds publish-account.sh, accounts-lib.sh,
+# pam-sshd-session)
 set -euo pipefail
 umask 022
 
@@ -15,15 +17,23 @@ src=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 pam_file=${PAM_SSHD_FILE:-/etc/pam.d/sshd}
 pam_dir=$(dirname "$pam_file")
 target=/usr/local/sbin/cluster-account-publish
+lib=/usr/local/lib/cluster-accounts/accounts-lib.sh
 hook_re='pam_exec\.so.*/usr/local/sbin/cluster-account-publish'
 
 die() { echo "install-login.sh: $*" >&2; exit 1; }
 [[ $EUID -eq 0 ]] || die "must run as root"
-for f in publish-account.sh pam-sshd-session; do
+for f in publish-account.sh accounts-lib.sh pam-sshd-session; do
     [[ -f $src/$f && ! -L $src/$f ]] || die "$src/$f missing (or a symlink)"
 done
 [[ -f $pam_file && ! -L $pam_file ]] || die "$pam_file is missing or not a regular file; is sshd installed?"
 
+# The library first: the hook is never in place without the helpers it sources.
+if ! cmp -s "$src/accounts-lib.sh" "$lib" || [[ -L $lib || $(stat -c '%u %g %a' -- "$lib") != "0 0 644" ]]; then
+    install -d -m 0755 -o root -g root "${lib%/*}"
+    install -m 0644 -o root -g root "$src/accounts-lib.sh" "$lib.new"
+    mv -fT "$lib.new" "$lib"
+    echo "installed $lib"
+fi
 if ! cmp -s "$src/publish-account.sh" "$target"; then
     install -d -m 0755 -o root -g root /usr/local/sbin
     install -m 0755 -o root -g root "$src/publish-account.sh" "$target.new"

@@ -37,6 +37,27 @@ fi
 umask 022
 export LC_ALL=C
 
+# The helpers shared with the nodes' cluster-accounts-apply (settings, trust checks): sourced only from their installed
+# absolute path, once that file and every directory above it are real (no symlink), root-owned and not group- or
+# world-writable; never from /shared.
+readonly ACCOUNTS_LIB=/usr/local/lib/cluster-accounts/accounts-lib.sh
+lib_problem() {
+    local p=$1 owner mode
+    [[ -f $p && ! -L $p ]] || { echo "$p is missing or not a regular file"; return; }
+    while :; do
+        [[ ! -L ${p:-/} ]] || { echo "${p:-/} is a symlink"; return; }
+        read -r owner mode < <(stat -c '%u %a' -- "${p:-/}") || { echo "${p:-/} cannot be read"; return; }
+        [[ $owner == 0 ]] || { echo "${p:-/} is owned by UID $owner, not root"; return; }
+        (( (8#$mode & 8#022) == 0 )) || { echo "${p:-/} is group- or world-writable (mode $mode)"; return; }
+        [[ -n $p ]] || return 0
+        p=${p%/*}
+    done
+}
+lib_why=$(lib_problem "$ACCOUNTS_LIB")
+[[ -z $lib_why ]] || { echo "cluster-account-publish: not using $ACCOUNTS_LIB: $lib_why" >&2; exit 1; }
+# shellcheck source=components/accounts/cluster-init/files/accounts-lib.sh
+source "$ACCOUNTS_LIB"
+
 prog=cluster-account-publish
 SETTINGS_FILE=/etc/default/cluster-accounts
 SETTINGS_KEYS=(ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX ACCOUNTS_ACK_WAIT
@@ -48,22 +69,9 @@ log() { logger -t "$prog" -- "$*" 2>/dev/null || true; }
 tell() { echo "cluster accounts: $*"; log "$*"; }
 fail() { echo "$prog: $*" >&2; log "error: $*"; exit 1; }
 
-# KEY=VALUE lines of the root-owned settings file, read as data; nothing from the environment.
+# KEY=VALUE lines of the root-owned settings file, read as data; nothing from the environment (accounts-lib.sh).
 load_settings() {
-    local key value k owner mode
-    unset "${SETTINGS_KEYS[@]}"
-    if [[ -e $SETTINGS_FILE || -L $SETTINGS_FILE ]]; then
-        [[ -f $SETTINGS_FILE && ! -L $SETTINGS_FILE ]] || fail "$SETTINGS_FILE is not a regular file"
-        read -r owner mode < <(stat -c '%u %a' -- "$SETTINGS_FILE")
-        [[ $owner == 0 ]] || fail "$SETTINGS_FILE is owned by UID $owner, not root; not using it"
-        (( (8#$mode & 8#022) == 0 )) || fail "$SETTINGS_FILE is group- or world-writable (mode $mode); not using it"
-        while IFS='=' read -r key value; do
-            [[ $key =~ ^[A-Z_]+$ ]] || continue
-            for k in "${SETTINGS_KEYS[@]}"; do
-                if [[ $k == "$key" ]]; then printf -v "$k" '%s' "$value"; fi
-            done
-        done <"$SETTINGS_FILE"
-    fi
+    settings_load "$SETTINGS_FILE" "${SETTINGS_KEYS[@]}"
     ACCOUNTS_REGISTRY=${ACCOUNTS_REGISTRY:-/shared/apps/accounts}
     ACCOUNTS_TRUST_ROOT=${ACCOUNTS_TRUST_ROOT:-/shared}
     SHARED_HOME=${SHARED_HOME:-/shared/home}
@@ -73,21 +81,9 @@ load_settings() {
     ACCOUNTS_SERVICE_ACCOUNTS=${ACCOUNTS_SERVICE_ACCOUNTS:-}
     ACCOUNTS_AADPASSWD=${ACCOUNTS_AADPASSWD:-/etc/aadpasswd}
     ACCOUNTS_HOOK_TIMEOUT=${ACCOUNTS_HOOK_TIMEOUT:-$((ACCOUNTS_ACK_WAIT + 15))}
-    local n
-    for n in ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX ACCOUNTS_ACK_WAIT ACCOUNTS_HOOK_TIMEOUT; do
-        [[ ${!n} =~ ^[0-9]{1,10}$ ]] || fail "setting $n=${!n} in $SETTINGS_FILE is not a number"
-    done
-    for n in ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_AADPASSWD; do
-        [[ ${!n} =~ ^(/[A-Za-z0-9_.-]+)+$ ]] || fail "setting $n=${!n} in $SETTINGS_FILE is not an absolute path"
-    done
-    # name:UID[,name:UID...]: the only accounts without a UPN the registry takes (e.g. slurm-readiness:19990).
-    declare -gA SERVICE_UID=()
-    local item
-    for item in ${ACCOUNTS_SERVICE_ACCOUNTS//,/ }; do
-        [[ $item =~ ^([a-z_][a-z0-9_-]{0,31}):([1-9][0-9]{0,9})$ ]] ||
-            fail "setting ACCOUNTS_SERVICE_ACCOUNTS: '$item' is not name:UID (a lower-case system name and a decimal UID)"
-        SERVICE_UID[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
-    done
+    settings_numbers " in $SETTINGS_FILE" ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX ACCOUNTS_ACK_WAIT ACCOUNTS_HOOK_TIMEOUT
+    settings_paths " in $SETTINGS_FILE" ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_AADPASSWD
+    settings_service_accounts
 }
 
 # A user principal name: local part of the characters Entra allows (letters, digits, ' . - _ ! # ^ ~), '@', a
@@ -96,40 +92,9 @@ upn_name() { [[ ${#1} -le 128 && $1 =~ ^[A-Za-z0-9_\'!#^~][A-Za-z0-9_.\'!#^~-]*@
 service_name() { [[ -n ${SERVICE_UID[$1]:-} ]]; }
 is_service_uid() { local n; for n in "${SERVICE_UID[@]}"; do [[ $n == "$1" ]] && return 0; done; return 1; }
 
-# Trusted: exists, not a symlink, the expected type, owned by root, not group/world-writable.
-trusted() {
-    local p=$1 kind=$2 owner mode type IFS=$' \t\n'
-    [[ -L $p ]] && { echo "$p is a symlink"; return 1; }
-    [[ -e $p ]] || { echo "$p does not exist"; return 1; }
-    read -r owner mode type < <(stat -c '%u %a %F' -- "$p")
-    [[ $kind == dir && $type != directory ]] && { echo "$p is not a directory"; return 1; }
-    [[ $kind == file && $type != "regular file" && $type != "regular empty file" ]] && { echo "$p is not a regular file"; return 1; }
-    [[ $owner == 0 ]] || { echo "$p is owned by UID $owner, not root"; return 1; }
-    (( (8#$mode & 8#022) == 0 )) || { echo "$p is group- or world-writable (mode $mode)"; return 1; }
-}
-
 # Every directory from the trust root (the /shared mount point) down to $1; missing ones are created root 0755.
-# Each directory is checked once per run.
-declare -A CHECKED_DIR=()
-ensure_trusted_dir() {
-    local target=$1 rel p why
-    case $target in "$ACCOUNTS_TRUST_ROOT" | "$ACCOUNTS_TRUST_ROOT"/*) ;; *) fail "$target is not under $ACCOUNTS_TRUST_ROOT" ;; esac
-    if [[ -z ${CHECKED_DIR[$ACCOUNTS_TRUST_ROOT]:-} ]]; then
-        why=$(trusted "$ACCOUNTS_TRUST_ROOT" dir) || fail "refusing: $why"
-        CHECKED_DIR[$ACCOUNTS_TRUST_ROOT]=1
-    fi
-    rel=${target#"$ACCOUNTS_TRUST_ROOT"}
-    p=$ACCOUNTS_TRUST_ROOT
-    local IFS=/ part
-    for part in $rel; do
-        [[ -n $part ]] || continue
-        p=$p/$part
-        [[ -z ${CHECKED_DIR[$p]:-} ]] || continue
-        if [[ ! -e $p && ! -L $p ]]; then mkdir -m 0755 -- "$p" && chown 0:0 -- "$p"; fi
-        why=$(trusted "$p" dir) || fail "refusing: $why"
-        CHECKED_DIR[$p]=1
-    done
-}
+# Each directory is checked once per run. (trusted, trust_chain: accounts-lib.sh.)
+ensure_trusted_dir() { trust_chain "$ACCOUNTS_TRUST_ROOT" "$1" create refusing; }
 
 # Reads entry file $1 into E_name E_uid E_gid E_home E_shome E_oid E_state E_serial (data only). Entries of issue 9
 # have no shome= (their shared home is $SHARED_HOME/<name>) and no oid=.

@@ -23,12 +23,18 @@ export interface LoginCloudInitArgs {
 
 /** Where cloud-init puts the sign-in hook's files; install-login.sh installs them from there. */
 export const ACCOUNTS_LOGIN_DIR = "/usr/local/lib/cluster-accounts";
-/** The files of components/accounts that the login node gets, byte for byte, and their modes. */
-export const ACCOUNTS_LOGIN_FILES = [
+/**
+ * The files of components/accounts that the login node gets, byte for byte, and their modes (`src`: the file's path
+ * under components/accounts when not the file name). accounts-lib.sh is the one copy of the helpers the sign-in hook
+ * shares with the nodes' apply script (the cluster-init project carries it to them); written here it is already at
+ * its installed path, /usr/local/lib/cluster-accounts/accounts-lib.sh, which the hook sources.
+ */
+export const ACCOUNTS_LOGIN_FILES: readonly { file: string; permissions: string; src?: string }[] = [
     { file: "publish-account.sh", permissions: "0755" },
+    { file: "accounts-lib.sh", permissions: "0644", src: "cluster-init/files/accounts-lib.sh" },
     { file: "install-login.sh", permissions: "0755" },
     { file: "pam-sshd-session", permissions: "0644" },
-] as const;
+];
 
 /** Where the seed Command writes the cluster's files on /shared. */
 export function seededConfigDir(clusterConfigDir: string): string {
@@ -78,7 +84,7 @@ export function renderLoginCloudInit(args: LoginCloudInitArgs): string {
             // The account registry (issue 9): its settings, and the sign-in hook's files for install-login.sh.
             { path: "/etc/default/cluster-accounts", permissions: "0644", content: loginSettings(args.accounts) },
             ...ACCOUNTS_LOGIN_FILES.map(f => ({
-                path: `${ACCOUNTS_LOGIN_DIR}/${f.file}`, permissions: f.permissions, content: accountsFile(f.file),
+                path: `${ACCOUNTS_LOGIN_DIR}/${f.file}`, permissions: f.permissions, content: accountsFile(f.src ?? f.file),
             })),
         ],
         runcmd: [

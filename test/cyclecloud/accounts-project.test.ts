@@ -61,6 +61,8 @@ describe("accounts project: packaging", () => {
             "[project]\nname = cluster-accounts\ntype = application\nversion = 1.0.0\n");
         const source = walk(CLUSTER_INIT_DIR);
         assert.ok(source.some(p => /^scripts\/\d+-.*\.sh$/.test(p)), "the spec has no scripts/NNN-*.sh");
+        // The helpers apply-accounts.sh sources travel with it (the boot script installs them root 0644).
+        assert.ok(byPath.has("specs/default/cluster-init/files/accounts-lib.sh"), "the spec does not carry accounts-lib.sh");
         assert.deepStrictEqual(files.map(f => f.path).filter(p => p !== "project.ini"), source.map(p => `specs/default/cluster-init/${p}`));
         for (const rel of source) {
             const f = byPath.get(`specs/default/cluster-init/${rel}`)!;

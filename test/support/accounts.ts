@@ -70,8 +70,8 @@ export function installLoginHook(c: MiniCluster, srcDir: string): RunResult {
 /** installLoginHook on whatever host `onHostArgv` runs on (e.g. a rebuilt login host). */
 export function installLoginHookOn(onHostArgv: (argv: string[]) => string[], srcDir: string): RunResult {
     fs.mkdirSync(srcDir, { recursive: true, mode: 0o755 });
-    for (const f of ["install-login.sh", "publish-account.sh", "pam-sshd-session"]) {
-        fs.copyFileSync(path.join(REPO, "components/accounts", f), path.join(srcDir, f));
+    for (const f of ["install-login.sh", "publish-account.sh", "pam-sshd-session", "cluster-init/files/accounts-lib.sh"]) {
+        fs.copyFileSync(path.join(REPO, "components/accounts", f), path.join(srcDir, path.basename(f)));
     }
     return run(onHostArgv(["env", "-i", HOST_PATH_ENV, "bash", path.join(srcDir, "install-login.sh")]), { timeoutMs: 60000 });
 }

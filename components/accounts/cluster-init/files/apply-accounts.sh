@@ -30,6 +30,27 @@ fi
 umask 022
 export LC_ALL=C
 
+# The helpers shared with the login node's cluster-account-publish (settings, trust checks): sourced only from their
+# installed absolute path, once that file and every directory above it are real (no symlink), root-owned and not
+# group- or world-writable; never from /shared.
+readonly ACCOUNTS_LIB=/usr/local/lib/cluster-accounts/accounts-lib.sh
+lib_problem() {
+    local p=$1 owner mode
+    [[ -f $p && ! -L $p ]] || { echo "$p is missing or not a regular file"; return; }
+    while :; do
+        [[ ! -L ${p:-/} ]] || { echo "${p:-/} is a symlink"; return; }
+        read -r owner mode < <(stat -c '%u %a' -- "${p:-/}") || { echo "${p:-/} cannot be read"; return; }
+        [[ $owner == 0 ]] || { echo "${p:-/} is owned by UID $owner, not root"; return; }
+        (( (8#$mode & 8#022) == 0 )) || { echo "${p:-/} is group- or world-writable (mode $mode)"; return; }
+        [[ -n $p ]] || return 0
+        p=${p%/*}
+    done
+}
+lib_why=$(lib_problem "$ACCOUNTS_LIB")
+[[ -z $lib_why ]] || { echo "cluster-accounts: not using $ACCOUNTS_LIB: $lib_why" >&2; logger -t cluster-accounts -- "error: not using $ACCOUNTS_LIB: $lib_why" 2>/dev/null || true; exit 1; }
+# shellcheck source=components/accounts/cluster-init/files/accounts-lib.sh
+source "$ACCOUNTS_LIB"
+
 prog=cluster-accounts
 MARKER=cluster-accounts
 MAX_ENTRY_BYTES=1024
@@ -42,70 +63,26 @@ SETTINGS_KEYS=(ACCOUNTS_REGISTRY ACCOUNTS_TRUST_ROOT SHARED_HOME ACCOUNTS_UID_MI
 fail() { echo "$prog: $*" >&2; logger -t "$prog" -- "error: $*" 2>/dev/null || true; exit 1; }
 note() { echo "$prog: $*"; logger -t "$prog" -- "$*" 2>/dev/null || true; }
 
+# KEY=VALUE lines of the root-owned settings file, read as data; nothing from the environment (accounts-lib.sh).
 load_settings() {
-    local key value k owner mode
-    unset "${SETTINGS_KEYS[@]}"
-    if [[ -e $SETTINGS_FILE || -L $SETTINGS_FILE ]]; then
-        [[ -f $SETTINGS_FILE && ! -L $SETTINGS_FILE ]] || fail "$SETTINGS_FILE is not a regular file"
-        read -r owner mode < <(stat -c '%u %a' -- "$SETTINGS_FILE")
-        [[ $owner == 0 ]] || fail "$SETTINGS_FILE is owned by UID $owner, not root; not using it"
-        (( (8#$mode & 8#022) == 0 )) || fail "$SETTINGS_FILE is group- or world-writable (mode $mode); not using it"
-        while IFS='=' read -r key value; do
-            [[ $key =~ ^[A-Z_]+$ ]] || continue
-            for k in "${SETTINGS_KEYS[@]}"; do
-                if [[ $k == "$key" ]]; then printf -v "$k" '%s' "$value"; fi
-            done
-        done <"$SETTINGS_FILE"
-    fi
+    settings_load "$SETTINGS_FILE" "${SETTINGS_KEYS[@]}"
     ACCOUNTS_REGISTRY=${ACCOUNTS_REGISTRY:-/shared/apps/accounts}
     ACCOUNTS_TRUST_ROOT=${ACCOUNTS_TRUST_ROOT:-/shared}
     SHARED_HOME=${SHARED_HOME:-/shared/home}
     ACCOUNTS_UID_MIN=${ACCOUNTS_UID_MIN:-65536}
     ACCOUNTS_UID_MAX=${ACCOUNTS_UID_MAX:-4294967293}
     ACCOUNTS_STATE_DIR=${ACCOUNTS_STATE_DIR:-/run/cluster-accounts}
-    local n
-    for n in ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX; do
-        [[ ${!n} =~ ^[0-9]{1,10}$ ]] || fail "setting $n=${!n} is not a number"
-    done
+    settings_numbers "" ACCOUNTS_UID_MIN ACCOUNTS_UID_MAX
     # name:UID[,...]: the only non-UPN accounts the registry takes (the readiness check's), each with its fixed UID.
-    declare -gA SERVICE_UID=()
-    local item
     ACCOUNTS_SERVICE_ACCOUNTS=${ACCOUNTS_SERVICE_ACCOUNTS:-}
-    for item in ${ACCOUNTS_SERVICE_ACCOUNTS//,/ }; do
-        [[ $item =~ ^([a-z_][a-z0-9_-]{0,31}):([1-9][0-9]{0,9})$ ]] ||
-            fail "setting ACCOUNTS_SERVICE_ACCOUNTS: '$item' is not name:UID (a lower-case system name and a decimal UID)"
-        SERVICE_UID[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
-    done
+    settings_service_accounts
     if [[ -z ${ACCOUNTS_ROLE:-} ]]; then
         ACCOUNTS_ROLE=$( (jetpack config slurm.role || /opt/cycle/jetpack/bin/jetpack config slurm.role) 2>/dev/null || echo execute)
     fi
 }
 
-# Trusted: not a symlink, the expected type, owned by root, not group/world-writable.
-trusted() {
-    local p=$1 kind=$2 owner mode type IFS=$' \t\n'
-    [[ -L $p ]] && { echo "$p is a symlink"; return 1; }
-    [[ -e $p ]] || { echo "$p does not exist"; return 1; }
-    read -r owner mode type < <(stat -c '%u %a %F' -- "$p")
-    [[ $kind == dir && $type != directory ]] && { echo "$p is not a directory"; return 1; }
-    [[ $owner == 0 ]] || { echo "$p is owned by UID $owner, not root"; return 1; }
-    (( (8#$mode & 8#022) == 0 )) || { echo "$p is group- or world-writable (mode $mode)"; return 1; }
-}
-
-# Every directory from the trust root (the /shared mount point) down to $1.
-check_chain() {
-    local target=$1 rel p why part
-    case $target in "$ACCOUNTS_TRUST_ROOT" | "$ACCOUNTS_TRUST_ROOT"/*) ;; *) fail "$target is not under $ACCOUNTS_TRUST_ROOT" ;; esac
-    why=$(trusted "$ACCOUNTS_TRUST_ROOT" dir) || fail "refusing the registry: $why"
-    rel=${target#"$ACCOUNTS_TRUST_ROOT"}
-    p=$ACCOUNTS_TRUST_ROOT
-    local IFS=/
-    for part in $rel; do
-        [[ -n $part ]] || continue
-        p=$p/$part
-        why=$(trusted "$p" dir) || fail "refusing the registry: $why"
-    done
-}
+# Every directory from the trust root (the /shared mount point) down to $1 (trusted, trust_chain: accounts-lib.sh).
+check_chain() { trust_chain "$ACCOUNTS_TRUST_ROOT" "$1" check "refusing the registry"; }
 
 # A user principal name (local part: letters, digits and ' . - _ ! # ^ ~, not starting with '.' or '-'; '@'; a dotted
 # domain; <= 128 characters), or a service account declared in ACCOUNTS_SERVICE_ACCOUNTS. Never a bare system name.

@@ -3,7 +3,8 @@
 # script (jetpack): once per node (CycleCloud then leaves a marker under /mnt/cluster-init/.run and does not run it
 # again at later converges or reboots of that node), and again on the running scheduler whenever `pulumi up` changes
 # the spec (Command slurm-accounts-scheduler). Installs the account-registry apply script
-# (/usr/local/sbin/cluster-accounts-apply), writes /etc/default/cluster-accounts (spec defaults, ACCOUNTS_* from the
+# (/usr/local/sbin/cluster-accounts-apply) and the helpers it sources (/usr/local/lib/cluster-accounts/accounts-lib.sh,
+# root 0644), writes /etc/default/cluster-accounts (spec defaults, ACCOUNTS_* from the
 # environment override, plus this node's ACCOUNTS_ROLE), installs cluster-accounts.service/.timer (3 s on the
 # scheduler, 60 s elsewhere) and the Slurm prolog 10-cluster-accounts.sh in /etc/slurm/prolog.d (see install_prolog),
 # then applies the registry once. Idempotent.
@@ -19,6 +20,9 @@ if [[ -z $role ]]; then
 fi
 case $role in scheduler | execute | login) ;; *) echo "010-cluster-accounts: unknown slurm.role '$role', treating as execute"; role=execute ;; esac
 
+# The library first: the apply script (run by a timer, the prolog) is never in place without the helpers it sources.
+install -d -m 0755 -o root -g root /usr/local/lib/cluster-accounts
+install -m 0644 -o root -g root "$files/accounts-lib.sh" /usr/local/lib/cluster-accounts/accounts-lib.sh
 install -D -m 0755 -o root -g root "$files/apply-accounts.sh" /usr/local/sbin/cluster-accounts-apply
 
 # Settings: data lines; a value from the environment (tests, or an operator's override) replaces the default.
