@@ -212,10 +212,11 @@ describe("accounts-lib.sh: the helpers both accounts scripts source (issue 20 it
                 "mount -t tmpfs -o mode=0755 default /etc/default",
                 "printf 'ACCOUNTS_REGISTRY=/nonexistent\\n' >/etc/default/cluster-accounts && chmod 0666 /etc/default/cluster-accounts",
                 setup,
-                'exec env -i PATH="$HOSTILE_PATH" BASH_ENV="$BASH_ENV_FILE" ACCOUNTS_LIB="$EVIL" SERVICE_UID=x IFS=: /bin/bash -p "$SCRIPT" --status',
+                // publish-account.sh runs --status (any user's command); apply-accounts.sh takes no argument (--uid is the prolog's).
+                'exec env -i PATH="$HOSTILE_PATH" BASH_ENV="$BASH_ENV_FILE" ACCOUNTS_LIB="$EVIL" SERVICE_UID=x IFS=: /bin/bash -p "$SCRIPT" ${SCRIPT_ARG:+"$SCRIPT_ARG"}',
             ].join("\n");
             return spawn(["unshare", "--mount", "--propagation", "private", "--", "/bin/bash", "-c", sh],
-                { LIB, SCRIPT: script, ...env });
+                { LIB, SCRIPT: script, SCRIPT_ARG: script === PUBLISH ? "--status" : "", ...env });
         }
         for (const [name, script, prog] of [["publish-account.sh", PUBLISH, "cluster-account-publish"], ["apply-accounts.sh", APPLY, "cluster-accounts"]]) {
             it(`${name}: refuses a missing, symlinked, foreign, writable library or a writable directory above it`, () => {
