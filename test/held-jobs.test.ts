@@ -14,12 +14,11 @@
 // No timer runs here: each apply pass is run by the test, so what each pass does is observable.
 // Needs Linux, root and scripts/setup-testbed.sh (Slurm 25.11.5 under /opt/slurm-25.11.5).
 import * as assert from "assert";
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ACCOUNTS_APPLY, ACCOUNTS_BOOT_SCRIPT, ACCOUNTS_PUBLISH, accountSettings, accountsStateDir, bootAccounts, installLoginHook, onHost, writeOnHost } from "./support/accounts";
-import { MiniCluster, SLURM_UID, writeKey } from "./support/cluster";
+import { MiniCluster, SLURM_UID } from "./support/cluster";
 import { requirePrereqs } from "./support/prereqs";
 import { Daemon, run, RunResult, waitFor } from "./support/proc";
 import { createTestUser } from "./support/users";
@@ -111,13 +110,7 @@ describe("held jobs and the shared prolog on Slurm 25.11.5 (issue 16, real syste
         const user = createTestUser(`csthj${process.pid}`, 24678);
         c = new MiniCluster(tmp, `csh${process.pid}`, "csheld", user);
         await c.setUp();
-        writeKey(c.login.munge.keyFile, crypto.randomBytes(1024), "munge");
-        c.restartLoginMunge();
-        const seeded = c.seed();
-        if (seeded.status !== 0) throw new Error(`seed failed: ${seeded.text}`);
-        await c.startSchedulerAndCompute();
-        const synced = c.sync();
-        if (synced.status !== 0) throw new Error(`sync failed: ${synced.text}`);
+        await c.bringUpSeeded();
         settings = accountSettings(c);
         // The login hook, installed for real; no wait for the scheduler's answer (no timer runs in this suite).
         const inst = installLoginHook(c, path.join(tmp, "login-src"));

@@ -94,13 +94,7 @@ describe("readiness check on the namespaced test cluster (real system)", functio
         // Prolog as the accounts' cluster-init spec needs it (components/accounts/README.md "Slurm prolog").
         c = new MiniCluster(tmp, prefix, "crtest", user, { prolog: "/etc/slurm/prolog.d/*" });
         await c.setUp();
-        writeKey(c.login.munge.keyFile, crypto.randomBytes(1024), "munge");
-        c.restartLoginMunge();
-        const seeded = c.seed();
-        assert.strictEqual(seeded.status, 0, seeded.text);
-        await c.startSchedulerAndCompute();
-        const synced = c.sync();
-        assert.strictEqual(synced.status, 0, synced.text);
+        await c.bringUpSeeded();
         // The sync script as cloud-init installs it on the login node (/usr/local/sbin, 0755).
         syncCmd = path.join(tmp, "hosts", "login", "slurm-sync-from-shared");
         fs.copyFileSync(SYNC_SCRIPT, syncCmd);

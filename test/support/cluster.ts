@@ -285,6 +285,21 @@ export class MiniCluster {
         }, 20000, () => `compute did not become idle: ${this.onHost("scheduler", ["sinfo", "-R"], conf).text}`);
     }
 
+    /**
+     * The cluster as `pulumi up` leaves it, after setUp(): the login host's munged running with the package's own
+     * (different) key, the seed run on the scheduler, scheduler and compute started from the seeded config, then the
+     * login host synced from /shared. Throws, naming the step, if the seed or the sync fails.
+     */
+    async bringUpSeeded(): Promise<void> {
+        writeKey(this.login.munge.keyFile, crypto.randomBytes(1024), "munge");
+        this.restartLoginMunge();
+        const seeded = this.seed();
+        if (seeded.status !== 0) throw new Error(`seed failed: ${seeded.text}`);
+        await this.startSchedulerAndCompute();
+        const synced = this.sync();
+        if (synced.status !== 0) throw new Error(`sync failed: ${synced.text}`);
+    }
+
     /** Starts (or restarts) the login host's munged with whatever key is in its key file. */
     restartLoginMunge(): void {
         runOk(this.net.hostArgv("login", [this.login.restartScript]));
