@@ -23,7 +23,10 @@ const VALIDATE = [
     "}",
 ];
 
-// withBadname: the later behaviour (EL9's 4.9, upstream since 2019): --badname listed in --help, skips the character
+// withBadname: the later behaviour (EL9's 4.9, upstream since 2019): --badname listed in --help (its help goes on
+// after that line, as the real one's does; the pause before the rest stands for the writer being scheduled later, which
+// makes a reader that stops at the match, such as `--help | grep -q` under pipefail, fail every time instead of under
+// load only), skips the character
 // rule but not the 32-character limit (shadow-maint/shadow issue 584: "The length check (< 32 characters) is still
 // enforced"), and is not passed on to the real tool.
 function standIn(tool: string, refusal: (name: string) => string, usage: string, withBadname = false): string {
@@ -31,7 +34,7 @@ function standIn(tool: string, refusal: (name: string) => string, usage: string,
         "#!/bin/bash",
         `# Test stand-in: AlmaLinux 8's ${tool} (shadow-utils 4.6 + goodname patch)${withBadname ? ", with a later release's --badname" : ""}; see test/support/el8-shadow.ts.`,
         ...VALIDATE,
-        `usage() { echo "Usage: ${tool} ${usage}"; echo; echo "Options:"; ${withBadname ? "echo '      --badname                 do not check for bad names';" : ""} echo "  -h, --help                    display this help message and exit"; }`,
+        `usage() { echo "Usage: ${tool} ${usage}"; echo; echo "Options:"; ${withBadname ? "echo '      --badname                 do not check for bad names'; sleep 0.2;" : ""} echo "  -h, --help                    display this help message and exit"; }`,
         "badname=''",
         "args=()",
         "for a in \"$@\"; do",

@@ -127,10 +127,13 @@ load_local() {
 
 # Which tools take --badname (Debian 12's useradd does, its groupadd does not; EL8's neither; EL9's both).
 declare -A BADNAME=()
+# The help text is read whole before it is searched: with pipefail, `tool --help | grep -q` fails whenever grep exits
+# at the match before the tool has written its last lines (SIGPIPE), which depends on timing.
 probe_badname() {
-    local t
+    local t help
     for t in useradd groupadd; do
-        if "$t" --help 2>&1 | grep -q -- '--badname'; then BADNAME[$t]=1; fi
+        help=$("$t" --help 2>&1) || true
+        if [[ $help == *--badname* ]]; then BADNAME[$t]=1; fi
     done
 }
 
