@@ -14,7 +14,7 @@ async function main(): Promise<number> {
         .option("--stack-file <path>", "any file in Pulumi.<stack>.yaml format")
         .option("--out <dir>", "output directory", "out/plan")
         .option("--json <file>", "also write the plan document (plan.json) to this file; - for stdout")
-        .option("--diagram-out <file>", "also write the SVG diagram here (docs/architecture-dev.svg)")
+        .option("--diagram-out <file>", "also write the dependency graph (SVG) here, e.g. out/dependency-graph.svg; `npm run docs` writes the committed pictures under docs/")
         .option("--policy-config <file>", "policy-pack config file (e.g. policy/config.strict.json)")
         .addOption(new Option("--program <path>", "program to plan instead of index.ts (test fixtures)").hideHelp())
         .exitOverride()

@@ -27,7 +27,7 @@ export interface PlanOptions {
     out?: string;
     /** Also write the plan document here ("-" for stdout). */
     json?: string;
-    /** Also write the SVG diagram here (e.g. docs/architecture-dev.svg). */
+    /** Also write the dependency graph (SVG) here (e.g. out/dependency-graph.svg; docs/ is written by scripts/docs.ts). */
     diagramOut?: string;
     /** A program other than index.ts (test fixtures). */
     program?: string;
