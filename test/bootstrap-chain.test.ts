@@ -126,10 +126,11 @@ describe("bootstrap chain (real system)", function () {
     });
 
     describe("seedInvocation (components/slurm/seed.ts)", function () {
-        it("builds `bash -s -- <quoted args>` with the script as stdin", function () {
+        it("builds `bash -s -- <quoted args>` with the trust library and then the script as stdin", function () {
             const inv = seedInvocation("slurm-dev");
             assert.strictEqual(inv.command, "bash -s -- 'slurm-dev'");
-            assert.strictEqual(inv.stdin, fs.readFileSync(path.join(REPO, "components/slurm/seed-shared.sh"), "utf8"));
+            assert.strictEqual(inv.stdin, fs.readFileSync(path.join(REPO, "components/shared-trust/trust-lib.sh"), "utf8") +
+                fs.readFileSync(path.join(REPO, "components/slurm/seed-shared.sh"), "utf8"));
             assert.strictEqual(seedInvocation("c1", { schedRoot: "/x/sched", sharedRoot: "/y/shared" }).command,
                 "bash -s -- 'c1' '/x/sched' '/y/shared'");
         });

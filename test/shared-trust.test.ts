@@ -8,15 +8,17 @@
 // TMPDIR are the test's own directories, so "no staging directory left behind" is checked there, not in the
 // machine-wide /run that other test runs share.
 // SHARED_TRUST_SYNC_SCRIPT / SHARED_TRUST_SEED_SCRIPT run the same cases against other copies of the scripts
-// (used once to show that the cases fail on the scripts from before issue 10).
+// (used once to show that the cases fail on the scripts from before issue 10). The seed always gets what production
+// sends (seedScriptText: components/shared-trust/trust-lib.sh, then the script); the sync sources that library from
+// where cloud-init writes it, installed for each run in the run's own /usr/local (privateUsrLocalArgv).
 import * as assert from "assert";
 import { ChildProcess, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { seedInvocation } from "../components/slurm/seed";
-import { MiniCluster, SYNC_SCRIPT, writeKey } from "./support/cluster";
+import { seedInvocation, seedScriptText } from "../components/slurm/seed";
+import { INSTALL_TRUST_LIB, MiniCluster, privateUsrLocalArgv, SYNC_SCRIPT, writeKey } from "./support/cluster";
 import { requirePrereqs } from "./support/prereqs";
 import { run, RunResult, runOk, slurmBin, stopPid, waitFor } from "./support/proc";
 import { assertNoKeyMaterial } from "./support/secrets";
@@ -132,9 +134,14 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
             for (const out of outputs) assertNoKeyMaterial(out, seededKey, "sync output");
         });
 
-        /** The sync as the unit runs it; the restart command fails, so a run that gets past the checks says so. */
+        /**
+         * The sync as the unit runs it, with the trust library where cloud-init writes it; the restart command fails, so
+         * a run that gets past the checks says so.
+         */
         const sync = (...args: string[]): RunResult => {
-            const r = run(scoped(tmp, ["env", "-i", `PATH=${SBIN_PATH}`, `TMPDIR=${path.join(tmp, "private-tmp")}`, `SLURM_SYNC_SOURCE=${src}`,
+            const layers = path.join(tmp, "usr-local-layers");
+            fs.mkdirSync(layers, { recursive: true, mode: 0o700 });
+            const r = run(scoped(tmp, [...privateUsrLocalArgv(layers, INSTALL_TRUST_LIB, []), "env", "-i", `PATH=${SBIN_PATH}`, `TMPDIR=${path.join(tmp, "private-tmp")}`, `SLURM_SYNC_SOURCE=${src}`,
                 `SLURM_CONF_DIR=${confDir}`, `MUNGE_KEY_FILE=${keyFile}`, "MUNGE_USER=munge", "MUNGE_RESTART_CMD=echo restart-attempted; exit 1",
                 `MUNGE_SOCKET=${path.join(tmp, "no-munged.socket")}`, `SLURM_SYNC_LOCK=${path.join(tmp, "run", "slurm-sync.lock")}`,
                 `SLURM_SYNC_STATE=${state}`, "SLURM_SYNC_TIMEOUT=2", "bash", SYNC, ...args]), { timeoutMs: 30000 });
@@ -325,7 +332,7 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
         /** As the remote Command runs it: `bash -s -- <args>` with the script on stdin. */
         const seed = (): RunResult => {
             const inv = seedInvocation("c1", { schedRoot: sched, sharedRoot: shared });
-            const r = run(scoped(tmp, ["bash", "-c", inv.command]), { input: fs.readFileSync(SEED), env: { PATH: SBIN_PATH } });
+            const r = run(scoped(tmp, ["bash", "-c", inv.command]), { input: seedScriptText(SEED), env: { PATH: SBIN_PATH } });
             outputs.push(r.stdout, r.stderr);
             return r;
         };
@@ -494,7 +501,7 @@ describe("shared trust: seed and sync refuse what a non-root principal could hav
             failingRestart = path.join(tmp, "restart-fails.sh");
             put(failingRestart, "#!/bin/sh\necho 'Job for munge.service failed because the control process exited with error code.' >&2\nexit 1\n", 0o755);
             const seedInv = seedInvocation(c.clusterDir, { schedRoot: c.schedRoot, sharedRoot: c.sharedRoot });
-            const seeded = c.sshd.ssh(seedInv.command, fs.readFileSync(SEED, "utf8"));
+            const seeded = c.sshd.ssh(seedInv.command, seedScriptText(SEED));
             outputs.push(seeded.stdout, seeded.stderr);
             assert.strictEqual(seeded.status, 0, seeded.text);
             await c.startSchedulerAndCompute();

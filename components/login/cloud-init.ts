@@ -36,6 +36,12 @@ export const ACCOUNTS_LOGIN_FILES: readonly { file: string; permissions: string;
     { file: "pam-sshd-session", permissions: "0644" },
 ];
 
+/**
+ * Where the sync (slurm-sync-from-shared) sources its trust check from: components/shared-trust/trust-lib.sh, the one
+ * copy it shares with the scheduler's seed (which gets it in its stdin, ahead of the script). Written root 0644.
+ */
+export const TRUST_LIB_INSTALLED = "/usr/local/lib/shared-trust/trust-lib.sh";
+
 /** Where the seed Command writes the cluster's files on /shared. */
 export function seededConfigDir(clusterConfigDir: string): string {
     return `/shared/apps/slurm/${clusterConfigDir}`;
@@ -78,6 +84,7 @@ export function renderLoginCloudInit(args: LoginCloudInitArgs): string {
                 content: `# Read by slurm-sync.service\nSLURM_SYNC_SOURCE=${seededConfigDir(args.clusterConfigDir)}\n`,
             },
             { path: "/usr/local/sbin/slurm-sync-from-shared", permissions: "0755", content: here("slurm-sync.sh") },
+            { path: TRUST_LIB_INSTALLED, permissions: "0644", content: here("../shared-trust/trust-lib.sh") },
             { path: "/usr/local/sbin/install-slurm-client", permissions: "0755", content: here("install-slurm-client.sh") },
             { path: "/etc/systemd/system/slurm-sync.service", permissions: "0644", content: here("slurm-sync.service") },
             { path: "/etc/systemd/system/slurm-sync.timer", permissions: "0644", content: here("slurm-sync.timer") },

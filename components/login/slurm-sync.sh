@@ -10,7 +10,8 @@
 # Then it verifies: local munge round trip, installed key == seeded key, and the controller accepts our
 # credentials (sinfo, run as $SLURM_SYNC_CHECK_USER, never as root). `--check` only verifies.
 #
-# Trust: /shared is an NFS share. Everything read from it is checked first, with one helper (trusted): the
+# Trust: /shared is an NFS share. Everything read from it is checked first, with one helper (trusted, of
+# /usr/local/lib/shared-trust/trust-lib.sh, which this script checks and sources; the seed uses the same one): the
 # mount point (SLURM_SYNC_SOURCE minus /apps/slurm/<cluster>), every directory below it and every file must be
 # a real directory / regular file (never a symlink, which is not followed), owned by root, not group- or
 # world-writable; munge.key 32..1024 bytes (munge's accepted key lengths) and not readable by group/others;
@@ -24,7 +25,8 @@
 # Never prints key material and never puts it on a command line (files are copied by redirection).
 #
 # Exit status: 0 ok, or waiting for the seeded files, or (sync only) controller not reachable yet;
-#              1 error (usage, local munge broken, install or munge restart failed, files not synced in --check);
+#              1 error (usage, local munge broken, install or munge restart failed, files not synced in --check,
+#                its trust check /usr/local/lib/shared-trust/trust-lib.sh missing or not root's alone);
 #              2 munge key mismatch (installed != seeded, or the controller rejects our credentials);
 #              3 (--check only) the controller did not answer;
 #              4 refused: a path in /shared is not trustworthy (named on stderr); nothing was changed.
@@ -63,6 +65,27 @@ readonly KEY_MIN=32 KEY_MAX=1024 CONF_MAX=1048576 MAX_FILES=64
 TMP_FILE=""
 STAGE=""
 
+# The trust check (trusted, copy_trusted), shared with the scheduler's seed-shared.sh: sourced only from its installed
+# absolute path, once that file and every directory above it are real (no symlink), root-owned and not group- or
+# world-writable; never from /shared.
+readonly TRUST_LIB=/usr/local/lib/shared-trust/trust-lib.sh
+lib_problem() {
+    local p=$1 owner mode
+    [[ -f $p && ! -L $p ]] || { echo "$p is missing or not a regular file"; return; }
+    while :; do
+        [[ ! -L ${p:-/} ]] || { echo "${p:-/} is a symlink"; return; }
+        read -r owner mode < <(stat -c '%u %a' -- "${p:-/}") || { echo "${p:-/} cannot be read"; return; }
+        [[ $owner == 0 ]] || { echo "${p:-/} is owned by UID $owner, not root"; return; }
+        (( (8#$mode & 8#022) == 0 )) || { echo "${p:-/} is group- or world-writable (mode $mode)"; return; }
+        [[ -n $p ]] || return 0
+        p=${p%/*}
+    done
+}
+lib_why=$(lib_problem "$TRUST_LIB")
+[[ -z $lib_why ]] || { echo "$PROG: ERROR: not using $TRUST_LIB: $lib_why" >&2; exit 1; }
+# shellcheck source=components/shared-trust/trust-lib.sh
+source "$TRUST_LIB"
+
 log() { echo "$PROG: $*"; }
 err() { echo "$PROG: ERROR: $*" >&2; }
 die() {
@@ -86,62 +109,17 @@ usage() {
     echo "usage: slurm-sync-from-shared [--check]   (SLURM_SYNC_SOURCE=<shared mount>/apps/slurm/<cluster>)"
 }
 
-# trusted PATH dir|file [MIN MAX [PRIVATE]]: the one trust check for everything read from /shared.
-# PATH must exist and be a directory / regular file itself (lstat: a symlink is refused, never followed),
-# owned by root, not group- or world-writable; a file's size MIN..MAX; PRIVATE=private also refuses any
-# group/other permission. On success sets TRUSTED_ID (device:inode); otherwise sets WHY and returns 1
-# (2 when PATH does not exist).
-TRUSTED_ID=""
-WHY=""
-trusted() {
-    local path=$1 kind=$2 min=${3:-0} max=${4:-0} private=${5:-} info type uid mode size id
-    if ! info=$(stat -c '%F|%u|%a|%s|%d:%i' -- "$path" 2>/dev/null); then
-        WHY="does not exist or cannot be read"
-        return 2
-    fi
-    IFS='|' read -r type uid mode size id <<<"$info"
-    case $kind:$type in
-        dir:directory | "file:regular file" | "file:regular empty file") ;;
-        *)
-            WHY="it is a $type, expected a $([[ $kind == dir ]] && echo directory || echo regular file) (symlinks are never followed)"
-            return 1
-            ;;
-    esac
-    if [[ $uid != 0 ]]; then
-        WHY="it is owned by uid $uid, not root"
-        return 1
-    fi
-    if (((8#$mode & 8#022) != 0)); then
-        WHY="it is group- or world-writable (mode $mode)"
-        return 1
-    fi
-    if [[ $private == private ]] && (((8#$mode & 8#077) != 0)); then
-        WHY="it is accessible to group or others (mode $mode; the key must be 0400)"
-        return 1
-    fi
-    if [[ $kind == file ]] && ((size < min || size > max)); then
-        WHY="its size $size bytes is outside $min..$max"
-        return 1
-    fi
-    TRUSTED_ID=$id
-    return 0
-}
-
-# stage NAME MIN MAX [private]: checks $SOURCE/NAME, opens it, makes sure the opened file is the inode that
-# was checked, and copies it into the private staging directory. Refuses (exit 4) otherwise.
+# stage NAME MIN MAX [private]: checks $SOURCE/NAME (owner root), opens it, makes sure the opened file is the inode
+# that was checked, and copies it into the private staging directory (copy_trusted). Refuses (exit 4) otherwise;
+# a local error while writing the copy is an error (exit 1), not a refusal.
 stage() {
-    local name=$1 min=$2 max=$3 private=${4:-} src=$SOURCE/$1 fd opened size
-    trusted "$src" file "$min" "$max" "$private" || refuse "$src: $WHY"
-    exec {fd}<"$src" || refuse "$src: cannot be opened"
-    opened=$(stat -L -c '%d:%i' "/dev/fd/$fd")
-    if [[ $opened != "$TRUSTED_ID" ]]; then
-        exec {fd}<&-
-        refuse "$src: it was replaced while being read"
-    fi
-    cat <&"$fd" >"$STAGE/$name"
-    exec {fd}<&-
-    size=$(stat -c %s -- "$STAGE/$name")
-    ((size >= min && size <= max)) || refuse "$src: its size changed while being read"
+    local name=$1 min=$2 max=$3 private=${4:-} src=$SOURCE/$1 rc=0
+    copy_trusted "$src" "$STAGE/$name" 0 "$min" "$max" "$private" || rc=$?
+    case $rc in
+        0) ;;
+        4) die "$src: $WHY" ;;
+        *) refuse "$src: $WHY" ;;
+    esac
 }
 
 # Names of the files named by `Include` lines of a (staged) Slurm config file, one per line.
@@ -179,7 +157,7 @@ stage_sources() {
     for part in "" apps slurm "${SOURCE##*/}"; do
         dir=${dir}${part:+/$part}
         rc=0
-        trusted "$dir" dir || rc=$?
+        trusted "$dir" dir 0 || rc=$?
         if ((rc == 2)); then
             WAITING_FOR="$SOURCE/munge.key ($dir does not exist yet)"
             return 0

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # seed-shared.sh — runs on the Slurm scheduler node as root, sent over SSH by the Pulumi remote
 # Command (components/slurm/seed.ts: `bash -s -- <cluster> [sched-root] [shared-root]`, script on stdin).
+# Not complete by itself: the Command's stdin is components/shared-trust/trust-lib.sh (trusted, copy_trusted: the
+# trust check the login node's sync uses too) followed by this file (seedScriptText() in seed.ts). Nothing is
+# installed on the scheduler and this script sources nothing.
 # Changes: /shared/apps/slurm/<cluster>/ only (and creates /shared/apps, /shared/apps/slurm 0755 root when
 # missing). It copies munge.key (0400 root:root) and slurm.conf plus the files its Include lines name,
 # recursively (0644 root:root), from /sched/<cluster>/. Nothing else is copied: Include names must be plain
@@ -9,7 +12,7 @@
 # so a re-run changes nothing. Prints one line per file with its sha256; never key material, and the key
 # is never on a command line (copied by redirection).
 #
-# Trust, checked by one helper (trusted) before anything is written:
+# Trust, checked by one helper (trusted, of trust-lib.sh) before anything is written:
 #   - source: /sched and /sched/<cluster> are directories owned by root; munge.key is a regular file owned by
 #     root or munge, slurm.conf and the included files regular files owned by root or slurm (cyclecloud-slurm
 #     writes them as those accounts); none group- or world-writable; munge.key 32..1024 bytes (munge's key
@@ -51,42 +54,29 @@ uid_of() {
     id -u "$1" 2>/dev/null || true
 }
 
-# trusted PATH dir|file "UID..." [MIN MAX]: the one trust check for every path this script reads or writes
-# under. PATH must be a directory / regular file itself (lstat: a symlink is refused, never followed), owned
-# by one of the UIDs, not group- or world-writable; a file's size MIN..MAX. On success sets TRUSTED_ID
-# (device:inode); otherwise dies naming PATH and the reason.
-TRUSTED_ID=""
-trusted() {
-    local path=$1 kind=$2 owners=$3 min=${4:-0} max=${5:-0} info type uid mode size id
-    info=$(stat -c '%F|%u|%a|%s|%d:%i' -- "$path" 2>/dev/null) ||
-        die "$path does not exist or cannot be read; nothing was written"
-    IFS='|' read -r type uid mode size id <<<"$info"
-    case $kind:$type in
-        dir:directory | "file:regular file" | "file:regular empty file") ;;
-        *) die "refusing $path: it is a $type, expected a $([[ $kind == dir ]] && echo directory || echo regular file) (symlinks are never followed); nothing was written" ;;
+# refuse PATH STATUS: dies naming PATH with the trust library's reason (WHY) for STATUS (its return status).
+refuse() {
+    case $2 in
+        2 | 3) die "$1 $WHY; nothing was written" ;;
+        4) die "$1: $WHY; nothing was written" ;;
+        *) die "refusing $1: $WHY; nothing was written" ;;
     esac
-    [[ " $owners " == *" $uid "* ]] ||
-        die "refusing $path: it is owned by uid $uid, expected uid $owners; nothing was written"
-    (((8#$mode & 8#022) == 0)) ||
-        die "refusing $path: it is group- or world-writable (mode $mode); nothing was written"
-    if [[ $kind == file ]] && ((size < min || size > max)); then
-        die "refusing $path: its size $size bytes is outside $min..$max; nothing was written"
-    fi
-    TRUSTED_ID=$id
+}
+
+# check PATH dir|file "UID..." [MIN MAX]: the library's trusted for every path this script reads or writes under
+# (owned by one of the UIDs); dies naming PATH and the reason otherwise.
+check() {
+    local rc=0
+    trusted "$@" || rc=$?
+    if ((rc != 0)); then refuse "$1" "$rc"; fi
 }
 
 # stage NAME "UID..." MIN MAX: checks $SRC_DIR/NAME, opens it, makes sure the opened file is the inode
-# that was checked, and copies it into the private staging directory.
+# that was checked, and copies it into the private staging directory (the library's copy_trusted).
 stage() {
-    local name=$1 owners=$2 min=$3 max=$4 src=$SRC_DIR/$1 fd opened size
-    trusted "$src" file "$owners" "$min" "$max"
-    exec {fd}<"$src" || die "$src cannot be opened; nothing was written"
-    opened=$(stat -L -c '%d:%i' "/dev/fd/$fd")
-    [[ $opened == "$TRUSTED_ID" ]] || die "refusing $src: it was replaced while being read; nothing was written"
-    cat <&"$fd" >"$STAGE/$name"
-    exec {fd}<&-
-    size=$(stat -c %s -- "$STAGE/$name")
-    ((size >= min && size <= max)) || die "refusing $src: its size changed while being read; nothing was written"
+    local name=$1 owners=$2 min=$3 max=$4 src=$SRC_DIR/$1 rc=0
+    copy_trusted "$src" "$STAGE/$name" "$owners" "$min" "$max" || rc=$?
+    if ((rc != 0)); then refuse "$src" "$rc"; fi
 }
 
 # Prints the names given by `Include` lines of a (staged) Slurm config file, one per line.
@@ -135,6 +125,8 @@ install_file() {
 }
 
 main() {
+    declare -F trusted copy_trusted >/dev/null ||
+        die "the trust check (trusted, copy_trusted) is not defined: send components/shared-trust/trust-lib.sh followed by this script (seedScriptText() in components/slurm/seed.ts)"
     if (($# < 1 || $# > 3)); then
         die "usage: seed-shared.sh CLUSTER_CONFIG_DIR [SCHED_ROOT=/sched] [SHARED_ROOT=/shared]"
     fi
@@ -155,15 +147,15 @@ main() {
     [[ -d $shared_root ]] || die "shared root $shared_root does not exist (is the NFS share mounted?)"
     [[ -d $SRC_DIR ]] || die "source directory $SRC_DIR not found (is cyclecloud-slurm 4.x installed and the cluster named '$cluster'?)"
     local d=$shared_root part
-    trusted "$d" dir 0
+    check "$d" dir 0
     for part in apps slurm "$cluster"; do
         d=$d/$part
         if [[ -e $d || -L $d ]]; then
-            trusted "$d" dir 0
+            check "$d" dir 0
         fi
     done
-    trusted "$sched_root" dir 0
-    trusted "$SRC_DIR" dir 0
+    check "$sched_root" dir 0
+    check "$SRC_DIR" dir 0
     local f
     for f in munge.key slurm.conf; do
         [[ -e $SRC_DIR/$f || -L $SRC_DIR/$f ]] || die "required file $SRC_DIR/$f is missing; nothing was written to $shared_root"

@@ -1,8 +1,22 @@
 import * as fs from "fs";
 import * as path from "path";
 
-/** The seed script's path; it runs on the scheduler, fed to `bash -s` on stdin. */
+/** The seed script's path; it runs on the scheduler, fed to `bash -s` on stdin after TRUST_LIB_PATH's text. */
 export const SEED_SCRIPT_PATH = path.join(__dirname, "seed-shared.sh");
+/**
+ * The trust check the seed shares with the login node's sync (components/shared-trust/trust-lib.sh). Nothing is
+ * installed on the scheduler: the library travels in the seed's stdin, ahead of the script.
+ */
+export const TRUST_LIB_PATH = path.join(__dirname, "..", "shared-trust", "trust-lib.sh");
+
+/**
+ * What the scheduler's `bash -s` reads: the trust library, then the seed script (which defines no trust check of its
+ * own and sources nothing). `scriptPath` is for tests that run another copy of the script the same way.
+ */
+export function seedScriptText(scriptPath: string = SEED_SCRIPT_PATH): string {
+    const lib = fs.readFileSync(TRUST_LIB_PATH, "utf8");
+    return `${lib}${lib.endsWith("\n") ? "" : "\n"}${fs.readFileSync(scriptPath, "utf8")}`;
+}
 
 /** Quotes one word for a POSIX shell (ssh joins the remote command's words with spaces). */
 export function shellQuote(word: string): string {
@@ -24,8 +38,8 @@ function checkRoot(name: string, value: string): void {
 
 /**
  * What the remote Command sends to the scheduler to seed /shared/apps/slurm/<cluster>:
- * `command` runs the script read from stdin with its arguments shell-quoted, `stdin` is the script text.
- * Reads the script from disk and nothing else; the same input always gives the same output.
+ * `command` runs the script read from stdin with its arguments shell-quoted, `stdin` is seedScriptText() (the trust
+ * library, then the script). Reads those two files and nothing else; the same input always gives the same output.
  */
 export function seedInvocation(clusterConfigDir: string, opts: SeedInvocationOptions = {}): { command: string; stdin: string } {
     if (typeof clusterConfigDir !== "string" || !/^[a-z0-9-]+$/.test(clusterConfigDir)) {
@@ -44,6 +58,6 @@ export function seedInvocation(clusterConfigDir: string, opts: SeedInvocationOpt
     }
     return {
         command: `bash -s -- ${args.map(shellQuote).join(" ")}`,
-        stdin: fs.readFileSync(SEED_SCRIPT_PATH, "utf8"),
+        stdin: seedScriptText(),
     };
 }

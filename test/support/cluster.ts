@@ -1,7 +1,8 @@
 // A small Slurm cluster in network namespaces for the bootstrap-chain test:
 //   scheduler  munged + slurmctld (+ sshd, the remote end of the seed command), config read from the seeded /shared
 //   compute    munged + slurmd, config read from the seeded /shared
-//   login      munged + Slurm client only, configured solely by components/login/slurm-sync.sh
+//   login      munged + Slurm client only, configured solely by components/login/slurm-sync.sh (and the trust check
+//              it sources, components/shared-trust/trust-lib.sh, installed where cloud-init writes it)
 //   deployer   the bridge's address: where the SSH client (the Pulumi remote Command) runs from
 // Every host runs Slurm 25.11.5 (the cluster's release; netns.ts puts it first on each host's PATH).
 // /sched/<cluster>/ is laid out as cyclecloud-slurm 4.x's installer (azure-slurm-install/install.py) makes it: the
@@ -11,13 +12,31 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { seedInvocation } from "../../components/slurm/seed";
+import { TRUST_LIB_INSTALLED } from "../../components/login/cloud-init";
+import { seedInvocation, shellQuote } from "../../components/slurm/seed";
 import { TestNetwork } from "./netns";
 import { Daemon, isAlive, run, RunResult, runOk, slurmBin, stopPid, waitFor } from "./proc";
 import { TestSshd } from "./sshd";
 import { addUserArgv, TestUser } from "./users";
 
 export const SYNC_SCRIPT = path.resolve(__dirname, "../../components/login/slurm-sync.sh");
+/** The trust check the sync sources (and the seed gets ahead of its script): one file, tested in trust-lib.test.ts. */
+export const TRUST_LIB = path.resolve(__dirname, "../../components/shared-trust/trust-lib.sh");
+/** Shell that installs TRUST_LIB as cloud-init writes it on the login node: TRUST_LIB_INSTALLED, root 0644. */
+export const INSTALL_TRUST_LIB = `mkdir -p -m 0755 ${shellQuote(path.dirname(TRUST_LIB_INSTALLED))} && ` +
+    `install -m 0644 -o root -g root ${shellQuote(TRUST_LIB)} ${shellQuote(TRUST_LIB_INSTALLED)}`;
+
+/**
+ * argv run as root in a private mount namespace whose /usr/local is an overlay of the machine's, its changes kept in a
+ * tmpfs mounted on `scratch` (an empty directory) that vanishes with the namespace; `setup` (shell) runs there first.
+ * Nothing lands in the machine's /usr/local. E.g. setup INSTALL_TRUST_LIB for the sync outside a test host.
+ */
+export function privateUsrLocalArgv(scratch: string, setup: string, argv: string[]): string[] {
+    return ["unshare", "--mount", "--propagation", "private", "--", "bash", "--norc", "--noprofile", "-c",
+        'set -e; s=$0 setup=$1; shift; mount -t tmpfs -o mode=0755 layers "$s"; mkdir -m 0755 "$s/upper" "$s/work"; ' +
+        'mount -t overlay overlay -o "lowerdir=/usr/local,upperdir=$s/upper,workdir=$s/work" /usr/local; eval "$setup"; exec "$@"',
+        scratch, setup, ...argv];
+}
 const SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** cyclecloud-slurm's service accounts (real-world-behaviour.md section 3), on every test host. */
 export const SLURM_UID = 11100;
@@ -110,6 +129,8 @@ export class MiniCluster {
         for (const h of ["scheduler", "compute", "login"]) runOk(this.net.hostArgv(h, addUserArgv(this.user, this.home)));
         this.writeSchedDir();
         for (const h of ["scheduler", "compute", "login"]) this.layOutHost(h);
+        // The login host has what cloud-init writes beside the sync: the trust check it sources (root 0644).
+        runOk(this.net.hostArgv("login", ["bash", "-c", INSTALL_TRUST_LIB]));
         this.writeLoginRestartScript();
         await this.sshd.start();
         this.track(this.sshd.pid);
