@@ -1,9 +1,14 @@
 // The user data the program renders passes cloud-init's own schema check and the strict top-level key check
 // (test/support/cloud-init-check.ts), using the installed cloud-init.
 import * as assert from "assert";
+import * as child from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as zlib from "zlib";
 import YAML from "yaml";
-import { ACCOUNTS_LOGIN_DIR, renderLoginCloudInit } from "../components/login/cloud-init";
+import { ACCOUNTS_LOGIN_DIR, AZURE_CUSTOM_DATA_MAX_BYTES, encodeLoginCustomData, renderLoginCloudInit } from "../components/login/cloud-init";
 import { NFS_MOUNT_OPTIONS } from "../components/nfs";
 import { requirePrereqs } from "./support/prereqs";
 import { validateCloudConfig } from "./support/cloud-init-check";
@@ -82,5 +87,40 @@ describe("rendered cloud-init (real cloud-init schema)", function () {
         assert.ok(doc.bootcmd.some((c: string[]) => c[0] === "sh" && c[2].includes(`if [ -f ${ACCOUNTS_LOGIN_DIR}/install-login.sh ]; then ${install.join(" ")}; fi`)));
         // /shared is an fstab mount cloud-init sets up before runcmd runs.
         assert.ok(doc.mounts.some((m: string[]) => m[1] === "/shared"));
+    });
+
+    it("the installed cloud-init reads the gzip-compressed custom data back as this cloud-config", () => {
+        const bytes = Buffer.from(encodeLoginCustomData(rendered), "base64");
+        assert.ok(bytes.length <= AZURE_CUSTOM_DATA_MAX_BYTES, `${bytes.length} bytes`);
+        // cloud-init's own interpreter (its #! line), so the processor is the installed cloud-init's, whatever python3
+        // is first on PATH. UserDataProcessor is what every datasource's raw user data goes through (Azure's CustomData too).
+        const interpreter = fs.readFileSync(child.execFileSync("sh", ["-c", "command -v cloud-init"], { encoding: "utf8" }).trim(), "utf8")
+            .split("\n")[0].replace(/^#!\s*/, "").split(/\s+/);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "custom-data-"));
+        try {
+            fs.writeFileSync(path.join(dir, "custom-data"), bytes);
+            const program = [
+                "import sys, json",
+                "from cloudinit import user_data, helpers",
+                "msg = user_data.UserDataProcessor(helpers.Paths({})).process(open(sys.argv[1], 'rb').read())",
+                "parts = [(p.get_content_type(), p.get_payload(decode=True).decode()) for p in msg.walk() if p.get_content_maintype() != 'multipart']",
+                "print(json.dumps(parts))",
+            ].join("\n");
+            const out = child.execFileSync(interpreter[0], [...interpreter.slice(1), "-c", program, path.join(dir, "custom-data")], { encoding: "utf8" });
+            const parts = JSON.parse(out) as [string, string][];
+            assert.deepStrictEqual(parts.map(p => p[0]), ["text/cloud-config"]);
+            assert.strictEqual(parts[0][1], rendered);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("refuses custom data that would still be over Azure's limit compressed, naming both sizes", () => {
+        // Random bytes do not compress: 70,000 of them (as hex, 140,000 characters) stay over the limit.
+        const big = `#cloud-config\n# ${crypto.randomBytes(70_000).toString("hex")}\n`;
+        assert.throws(() => encodeLoginCustomData(big), /login node's cloud-init is \d+ bytes gzip-compressed \(\d+ uncompressed\); Azure accepts at most 65535 bytes of custom data/);
+        // And a small one is accepted and round-trips.
+        const small = "#cloud-config\nruncmd: []\n";
+        assert.strictEqual(zlib.gunzipSync(Buffer.from(encodeLoginCustomData(small), "base64")).toString("utf8"), small);
     });
 });

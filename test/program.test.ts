@@ -1,6 +1,7 @@
 // The program under Pulumi's mocks: what Azure and Entra ID would be asked for, for the dev stack and for
 // variants of it (Premium Bastion, ZRS, Entra groups, Conditional Access).
 import * as assert from "assert";
+import * as zlib from "zlib";
 import YAML from "yaml";
 import { LOGIN_ROLE_TAG, SLURM_UID, MUNGE_UID } from "../components/config";
 import { ROLE, AZURE_LINUX_VM_SIGN_IN_APP_ID } from "../components/entra";
@@ -49,6 +50,12 @@ function nsgRulesBySubnet(r: SimResult): Record<string, string[]> {
 
 function idOf(r: SimResult, type: string, name: string): string {
     return String(one(r, type, name).id ?? "");
+}
+
+
+/** The login VM's cloud-config as cloud-init reads it: osProfile.customData base64-decoded, then inflated. */
+function loginUserData(vm: SimResource): string {
+    return zlib.gunzipSync(Buffer.from(String((vm.inputs.osProfile as Props).customData), "base64")).toString("utf8");
 }
 
 describe("program under mocks (dev stack)", function () {
@@ -234,9 +241,17 @@ describe("program under mocks (dev stack)", function () {
         assert.strictEqual(ext.inputs.vmName, one(dev, "azure-native:compute:VirtualMachine", "login-vm").inputs.vmName);
     });
 
+    it("sends the login VM's cloud-init gzip-compressed, within Azure's 65,535-byte custom data limit", () => {
+        const vm = one(dev, "azure-native:compute:VirtualMachine", "login-vm");
+        const bytes = Buffer.from(String((vm.inputs.osProfile as Props).customData), "base64");
+        assert.deepStrictEqual([...bytes.subarray(0, 2)], [0x1f, 0x8b], "custom data is not gzip");
+        assert.ok(bytes.length <= 65535, `custom data is ${bytes.length} bytes; Azure refuses more than 65535`);
+        assert.ok(loginUserData(vm).startsWith("#cloud-config\n"));
+    });
+
     it("hands the login VM cloud-init that mounts /shared from the NFS component and pins Slurm", () => {
         const vm = one(dev, "azure-native:compute:VirtualMachine", "login-vm");
-        const text = Buffer.from(String((vm.inputs.osProfile as Props).customData), "base64").toString("utf8");
+        const text = loginUserData(vm);
         assert.ok(text.startsWith("#cloud-config\n"));
         const doc = YAML.parse(text);
         const sa = one(dev, "azure-native:storage:StorageAccount", "shared-account").inputs.accountName;
@@ -369,7 +384,7 @@ describe("cloud-init content", () => {
     before(async () => {
         const r = await run();
         const vm = one(r, "azure-native:compute:VirtualMachine", "login-vm");
-        doc = YAML.parse(Buffer.from(String((vm.inputs.osProfile as Props).customData), "base64").toString("utf8"));
+        doc = YAML.parse(loginUserData(vm));
     });
 
     it("creates slurm and munge with the cluster's fixed IDs in bootcmd, before any package", () => {
@@ -414,7 +429,7 @@ describe("cloud-init content", () => {
         // A config key reaches the login node.
         const r = await run({ [`${NS}accountsUidMin`]: "1000000", [`${NS}accountsAckWaitSeconds`]: "0" });
         const vm = one(r, "azure-native:compute:VirtualMachine", "login-vm");
-        const other = YAML.parse(Buffer.from(String((vm.inputs.osProfile as Props).customData), "base64").toString("utf8"));
+        const other = YAML.parse(loginUserData(vm));
         const changed = (other.write_files as Props[]).find(f => f.path === "/etc/default/cluster-accounts")!.content as string;
         assert.match(changed, /^ACCOUNTS_UID_MIN=1000000$/m);
         assert.match(changed, /^ACCOUNTS_ACK_WAIT=0$/m);

@@ -2,6 +2,7 @@
 // script and unit files kept beside this module.
 import * as fs from "fs";
 import * as path from "path";
+import * as zlib from "zlib";
 import YAML from "yaml";
 import { AccountSettings, MUNGE_UID, SLURM_UID } from "../config";
 import { loginSettings } from "../accounts/project";
@@ -103,4 +104,27 @@ export function renderLoginCloudInit(args: LoginCloudInitArgs): string {
         ],
     };
     return "#cloud-config\n" + YAML.stringify(doc, { lineWidth: 0 });
+}
+
+/**
+ * Azure's limit on a VM's custom data: "The base-64 encoded string is decoded to a binary array ... The maximum
+ * length of the binary array is 65535 bytes" (Compute API, OSProfile.customData).
+ */
+export const AZURE_CUSTOM_DATA_MAX_BYTES = 65535;
+
+/**
+ * The login node's osProfile.customData: the cloud-config gzip-compressed, then base64. Uncompressed it is ~80 KB
+ * (the scripts it carries) and Azure refuses more than 65,535 bytes; compressed it is about a quarter of that.
+ * cloud-init inflates gzip user data before anything else (cloudinit/user_data.py, UserDataProcessor via
+ * convert_string/decomp_gzip; the Azure datasource hands CustomData to it as user data), and
+ * test/cloud-init-rendered.test.ts runs the installed cloud-init's processor on this output. Throws, naming both
+ * sizes, when even the compressed data is too large (a program change, not a config value, would cause that).
+ */
+export function encodeLoginCustomData(cloudConfig: string): string {
+    const gz = zlib.gzipSync(Buffer.from(cloudConfig, "utf8"), { level: 9 });
+    if (gz.length > AZURE_CUSTOM_DATA_MAX_BYTES) {
+        throw new Error(`the login node's cloud-init is ${gz.length} bytes gzip-compressed (${Buffer.byteLength(cloudConfig)} uncompressed); ` +
+            `Azure accepts at most ${AZURE_CUSTOM_DATA_MAX_BYTES} bytes of custom data (osProfile.customData)`);
+    }
+    return gz.toString("base64");
 }

@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
 import * as network from "@pulumi/azure-native/network";
 import { LOGIN_ROLE_TAG, Settings } from "../config";
-import { renderLoginCloudInit } from "./cloud-init";
+import { encodeLoginCustomData, renderLoginCloudInit } from "./cloud-init";
 
 export interface LoginNodeArgs {
     resourceGroupName: pulumi.Input<string>;
@@ -78,14 +78,14 @@ export class LoginNode extends pulumi.ComponentResource {
         }, parent);
 
         const customData = pulumi.all([args.nfsHost, args.nfsExportPath]).apply(([nfsHost, nfsExportPath]) =>
-            Buffer.from(renderLoginCloudInit({
+            encodeLoginCustomData(renderLoginCloudInit({
                 slurmVersion: settings.slurm.version,
                 clusterConfigDir: settings.slurm.clusterConfigDir,
                 nfsHost,
                 nfsExportPath,
                 nfsMountOptions: args.nfsMountOptions,
                 accounts: settings.accounts,
-            })).toString("base64"));
+            })));
 
         this.vm = new compute.VirtualMachine(`${name}-vm`, {
             resourceGroupName,

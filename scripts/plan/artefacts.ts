@@ -1,6 +1,7 @@
 // The rendered artefacts a reviewer reads: each VM's cloud-init (decoded from osProfile.customData), each
 // Command's scripts (create/update/delete and what it sends on stdin), and the JSON documents those carry
 // (cluster parameters, CycleCloud user records), all from the redacted inputs.
+import * as zlib from "zlib";
 import { REDACTED } from "../simulate";
 import { PlanModel, PlanResource } from "./model";
 
@@ -28,7 +29,16 @@ function get(o: unknown, path: string[]): unknown {
 
 function decodeBase64(s: string): string | undefined {
     if (!/^[A-Za-z0-9+/=\s]+$/.test(s)) return undefined;
-    const text = Buffer.from(s, "base64").toString("utf8");
+    let bytes = Buffer.from(s, "base64");
+    // gzip (1f 8b), as the login node's custom data is sent: shown inflated, as cloud-init reads it.
+    if (bytes.length > 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+        try {
+            bytes = zlib.gunzipSync(bytes);
+        } catch {
+            return undefined;
+        }
+    }
+    const text = bytes.toString("utf8");
     return text.includes("\uFFFD") ? undefined : text;
 }
 

@@ -179,6 +179,8 @@ export async function runPlan(opts: PlanOptions = {}): Promise<PlanRun> {
     const leaks: Leak[] = [];
     for (const r of model.resources) scrubber.check(JSON.stringify(r.inputs), `${r.name} inputs`, leaks);
     for (const [k, v] of Object.entries(sim.stackOutputs)) scrubber.check(JSON.stringify(v ?? null), `stack output ${k}`, leaks);
+    // The artefacts show inputs decoded (gzip-compressed custom data inflated), where the inputs' text cannot show it.
+    for (const a of artefacts) if (a.urn) scrubber.check(a.content, `${a.what} (decoded)`, leaks);
 
     profile("leak check");
     const document: PlanDocument = {

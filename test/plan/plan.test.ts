@@ -123,6 +123,17 @@ describe("npm run plan (modules)", function () {
         assert.ok(readTree(run.outDir).some(f => f.text.includes("[secret]")), "the leaked value is shown as [secret]");
     });
 
+    it("finds a secret config value inside gzip-compressed custom data (exit 1), without printing it", async () => {
+        const run = await plan({ stackFile: path.join(fixtures, "Pulumi.fixture.yaml"), program: path.join(fixtures, "leaky-gzip-custom-data.ts") });
+        assert.strictEqual(run.exitCode, 1, run.text);
+        assert.match(run.text, /secret config value appears in plain text in:\n\s+cloud-init of vm \(decoded\) \(apiToken\)/);
+        const leaked = run.secretValues.find(s => s.includes("apiToken"))!;
+        for (const f of [{ file: "(printed)", text: run.text }, ...readTree(run.outDir)]) {
+            assert.ok(!f.text.includes(leaked), `the secret appears in ${f.file}`);
+        }
+        assert.match(fs.readFileSync(path.join(run.outDir, "cloud-init", "vm.yaml"), "utf8"), /content: \[secret\]/);
+    });
+
     it("judges with the pack's policies: a Bastion without tunneling is a mandatory violation", async () => {
         const run = await plan({ stackFile: path.join(fixtures, "Pulumi.fixture.yaml"), program: path.join(fixtures, "open-bastion.ts") });
         assert.strictEqual(run.exitCode, 1);
