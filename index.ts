@@ -17,7 +17,7 @@ const settings = loadSettings();
 const secrets = loadSecrets();
 // Tunnel mode: a busy local port stops `pulumi up` here, before anything is registered.
 checkTunnelPort(settings.remote);
-const namePrefix = `ccslurm-${settings.stack}`.slice(0, 40);
+const namePrefix = settings.namePrefix;
 const client = authorization.getClientConfigOutput();
 
 const resourceGroup = new resources.ResourceGroup("rg", {

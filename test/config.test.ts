@@ -2,7 +2,7 @@
 // the config key, before any resource is registered.
 import * as assert from "assert";
 import * as path from "path";
-import { ConfigError, nearest, parseSettings, regionProblem } from "../components/config";
+import { ConfigError, nearest, parseSettings, regionProblem, resourceNamePrefix } from "../components/config";
 import { readStackFile, simulate } from "../scripts/simulate";
 import { devStackWithSecrets } from "./cyclecloud/devStack";
 
@@ -33,6 +33,38 @@ const alice = () => (devInput().users as Record<string, unknown>[])[0];
 const bob = () => (devInput().users as Record<string, unknown>[])[1];
 
 describe("config validation", () => {
+    describe("names derived from the stack name", () => {
+        it("a plain stack name keeps its stem: ccslurm-<stack>", () => {
+            assert.strictEqual(parseSettings(devInput(), "dev").namePrefix, "ccslurm-dev");
+            assert.strictEqual(resourceNamePrefix("team-a--prod"), "ccslurm-team-a--prod");
+        });
+
+        it("_ and . (which Pulumi allows in stack names and VM names do not) become -, and the stem never ends with -", () => {
+            assert.strictEqual(resourceNamePrefix("team_a.prod"), "ccslurm-team-a-prod");
+            assert.strictEqual(resourceNamePrefix("prod."), "ccslurm-prod");
+            // Cut at 40 characters where a hyphen falls last: the old stem ended with "-" (vnet-…- is refused).
+            const stack = "hpc-research-computing-weu-prod-blue";
+            assert.strictEqual(`ccslurm-${stack}`.slice(0, 40).endsWith("-"), true);
+            assert.strictEqual(resourceNamePrefix(stack), "ccslurm-hpc-research-computing-weu-prod");
+            for (const st of ["a", "x".repeat(100), "a_b_c_d", "-.-", "A.B-C_D"]) {
+                const p = resourceNamePrefix(st);
+                assert.match(p, /^ccslurm(-[A-Za-z0-9]+)*-?[A-Za-z0-9]*$/, st);
+                assert.ok(p.length <= 40 && /[A-Za-z0-9]$/.test(p), `${st} -> ${p}`);
+                // The longest name built on it (vm-<prefix>-login, osdisk-<prefix>-login) stays within 64 and 80.
+                assert.ok(`osdisk-${p}-login`.length <= 80 && `vm-${p}-login`.length <= 64, p);
+            }
+        });
+
+        it("a default resource group name Azure would refuse is an error naming resourceGroupName, unless it is set", () => {
+            const long = "s".repeat(70);
+            const problems = (() => { try { parseSettings(devInput(), long); } catch (e) { return (e as ConfigError).problems; } return []; })();
+            assert.deepStrictEqual(problems, [`resourceGroupName: the default, rg-cyclecloud-slurm-entra-${long}, is not a name Azure takes for a resource group ` +
+                "(96 characters; 1-90 characters of letters, digits, - _ . ( ) and not ending with a period); set resourceGroupName"]);
+            assert.throws(() => parseSettings(devInput(), "prod."), /resourceGroupName: the default, rg-cyclecloud-slurm-entra-prod\., is not/);
+            assert.strictEqual(parseSettings({ ...devInput(), resourceGroupName: "rg-prod" }, long).resourceGroupName, "rg-prod");
+        });
+    });
+
     it("accepts Pulumi.dev.yaml and fills defaults", () => {
         const s = parseSettings(devInput(), "dev");
         assert.strictEqual(s.location, "westeurope");

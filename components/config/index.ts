@@ -29,7 +29,7 @@ export { CONFIG_KEYS, looksLikeObjectId } from "./schema";
 export { MAX_USERS_WITHOUT_GROUP } from "./checks";
 export { controlCharacterProblems, RESERVED_USER_NAMES, TAG_LIMITS } from "./safety";
 export { ConfigError, editDistance, nearest } from "./problems";
-export { clusterConfigDirName, clusterResourceGroupDefault, parseSettings } from "./parse";
+export { clusterConfigDirName, clusterResourceGroupDefault, parseSettings, resourceNamePrefix } from "./parse";
 export { DEPLOY_KEY_COMMAND, DEPLOY_KEY_FILE, SECRET_KEYS, secretProblems, setSecretCommand, setSecretStandIns } from "./secrets";
 export type { SecretKey, Secrets } from "./secrets";
 export { loadSecrets, loadSettings, plaintextSecretProblems } from "./load";

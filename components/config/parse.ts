@@ -4,6 +4,7 @@ import { crossChecks, cyclecloudChecks } from "./checks";
 import { DEFAULTS } from "./defaults";
 import { ACCOUNTS_REGISTRY, PROJECT, READINESS_ACCOUNT_NAME, READINESS_UID, SHARED_HOME } from "./facts";
 import { loginImage, parseImageUrn } from "./images";
+import { RESOURCE_GROUP_NAME, RESOURCE_GROUP_NAME_RULE } from "./values";
 import { ConfigError, didYouMean, keyPath, nearest } from "./problems";
 import { controlCharacterProblems, safetyChecks } from "./safety";
 import { CONFIG_KEYS, nestedFields, RawSettings, rawSchema } from "./schema";
@@ -15,6 +16,18 @@ export function unknownKeyProblem(key: string): string {
     return `${key}: unknown config key ${PROJECT}:${key}; ` + (best !== undefined
         ? `did you mean ${best}?`
         : `not a key this program reads (README.md, "Configuration reference", lists all ${CONFIG_KEYS.length + Object.keys(SECRET_KEYS).length})`);
+}
+
+/**
+ * The stem of the stack's resource names: `ccslurm-<stack>`, as Azure's strictest rule among them takes it. Pulumi
+ * allows `_` and `.` in stack names; VM names take neither ("can't use ... _ ... ." and a Linux VM name can't end
+ * with a period or hyphen), and VNet, Bastion and NAT gateway names must end with a letter, digit or underscore
+ * (resource-name-rules, Microsoft.Compute and Microsoft.Network). So each run of other characters becomes one
+ * `-`, the stem is cut to 40 characters (room for `vm-`, `-login` and the like within 64) and never ends with `-`.
+ * A stack name of letters, digits and hyphens keeps its stem as before (ccslurm-dev).
+ */
+export function resourceNamePrefix(stack: string): string {
+    return `ccslurm-${stack}`.replace(/[^A-Za-z0-9-]+/g, "-").slice(0, 40).replace(/-+$/, "");
 }
 
 /** cyclecloud-slurm 4.x keeps a cluster's files in /sched/<name>, the name lower-cased and sanitised. */
@@ -48,11 +61,16 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
     crossChecks(raw, problems);
     cyclecloudChecks(raw, problems);
     safetyChecks(raw, problems);
-    if (problems.length > 0) throw new ConfigError(problems);
     const resourceGroupName = raw.resourceGroupName ?? `rg-${PROJECT}-${stack}`;
+    if (raw.resourceGroupName === undefined && !RESOURCE_GROUP_NAME.test(resourceGroupName)) {
+        problems.push(`resourceGroupName: the default, ${resourceGroupName}, is not a name Azure takes for a resource group ` +
+            `(${resourceGroupName.length} characters; ${RESOURCE_GROUP_NAME_RULE}); set resourceGroupName`);
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
 
     return {
         stack,
+        namePrefix: resourceNamePrefix(stack),
         deleteSharedOnDestroy: raw.deleteSharedOnDestroy,
         location: raw.location,
         resourceGroupName,

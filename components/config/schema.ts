@@ -3,7 +3,7 @@ import { z } from "zod";
 import { DEFAULTS } from "./defaults";
 import { ENTRA_UID_FLOOR, ENTRA_UID_LIMIT } from "./facts";
 import { CYCLECLOUD_IMAGE_NAMES, isNodeImage, LOGIN_IMAGE_PRESETS } from "./images";
-import { hostCidr, isSshPublicKey, parseCidr, regionProblem } from "./values";
+import { hostCidr, isSshPublicKey, parseCidr, regionProblem, RESOURCE_GROUP_NAME, RESOURCE_GROUP_NAME_RULE } from "./values";
 
 // ---- field schemas ---------------------------------------------------------------------------------
 
@@ -81,7 +81,23 @@ const groupSchema = z.object({
     admin: boolFromString.default(false),
 }).strict();
 
-const RESERVED_NAMES = ["root", "admin", "administrator", "slurm", "munge", "cycle_server"];
+/**
+ * Names Azure refuses as a VM's admin user: "Disallowed values" of OSProfile.adminUsername in the Compute API
+ * (azure-native's types/input.d.ts, compute OSProfileArgs.adminUsername).
+ */
+export const AZURE_DISALLOWED_ADMIN_NAMES = ["administrator", "admin", "user", "user1", "test", "user2", "test1", "user3", "admin1",
+    "1", "123", "a", "actuser", "adm", "admin2", "aspnet", "backup", "console", "david", "guest", "john", "owner", "root", "server",
+    "sql", "support", "support_388945a0", "sys", "test2", "test3", "user4", "user5"];
+
+/** An admin user name for a VM: a Linux name, none Azure refuses, none the nodes use for something else. */
+function adminName(taken: string[]) {
+    return linuxName.superRefine((s, ctx) => {
+        if (taken.includes(s)) ctx.addIssue({ code: "custom", message: `must not be a name the nodes already use (${taken.join(", ")})` });
+        else if (AZURE_DISALLOWED_ADMIN_NAMES.includes(s)) {
+            ctx.addIssue({ code: "custom", message: `"${s}" is a name Azure refuses for a VM's admin user (OSProfile.adminUsername does not take ${AZURE_DISALLOWED_ADMIN_NAMES.join(", ")})` });
+        }
+    });
+}
 
 const hostKey = z.string().refine(s => /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,2}$/.test(s.trim()), {
     message: "must be an SSH host public key in authorized_keys form, e.g. the content of /etc/ssh/ssh_host_ed25519_key.pub without the comment",
@@ -94,9 +110,7 @@ export const rawSchema = z.object({
             const problem = regionProblem(s);
             if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
         }),
-    resourceGroupName: z.string().regex(/^[-\w.()]{1,89}[-\w()]$/, {
-        message: "must be 1-90 characters of letters, digits, - _ . ( ) and not end with a period",
-    }).optional(),
+    resourceGroupName: z.string().regex(RESOURCE_GROUP_NAME, { message: `must be ${RESOURCE_GROUP_NAME_RULE}` }).optional(),
     tags: z.record(z.string(), z.string(), { message: "must be a map of tag names to string values" }).default({}),
     vnetAddressSpace: cidr.default(DEFAULTS.vnetAddressSpace),
     bastionSubnetPrefix: cidr.default(DEFAULTS.bastionSubnetPrefix),
@@ -118,9 +132,7 @@ export const rawSchema = z.object({
         message: `must be an image URN with four parts, publisher:offer:sku:version, or a preset (${Object.keys(LOGIN_IMAGE_PRESETS).join(", ")})`,
     }).default(DEFAULTS.loginImage),
     loginImagePlan: boolFromString.optional(),
-    loginAdminUsername: linuxName.refine(s => !["root", "admin", "administrator", "slurm", "munge"].includes(s), {
-        message: "must not be a reserved name (root, admin, administrator, slurm, munge)",
-    }).default(DEFAULTS.loginAdminUsername),
+    loginAdminUsername: adminName(["root", "slurm", "munge"]).default(DEFAULTS.loginAdminUsername),
     loginAdminSshPublicKey: z.string({ message: "is required: the OpenSSH public key of the login node's local admin" })
         .pipe(sshPublicKey),
     loginAcceleratedNetworking: boolFromString.default(DEFAULTS.loginAcceleratedNetworking),
@@ -139,9 +151,7 @@ export const rawSchema = z.object({
     conditionalAccessMfa: boolFromString.default(DEFAULTS.conditionalAccessMfa),
     cyclecloudVmSize: vmSize.default(DEFAULTS.cyclecloudVmSize),
     cyclecloudImage: imageUrn.default(DEFAULTS.cyclecloudImage),
-    cyclecloudAdminUsername: linuxName.refine(s => !RESERVED_NAMES.includes(s), {
-        message: `must not be a reserved name (${RESERVED_NAMES.join(", ")})`,
-    }).default(DEFAULTS.cyclecloudAdminUsername),
+    cyclecloudAdminUsername: adminName(["root", "slurm", "munge", "cycle_server"]).default(DEFAULTS.cyclecloudAdminUsername),
     cyclecloudAdminSshPublicKey: sshPublicKey.optional(),
     clusterResourceGroupName: z.string().regex(/^[-\w.()]{1,89}[-\w()]$/, {
         message: "must be 1-90 characters of letters, digits, - _ . ( ) and not end with a period",

@@ -63,6 +63,8 @@ export interface ImageUrn {
 
 export interface Settings {
     stack: string;
+    /** Stem of every Azure resource name the stack makes (vnet-<prefix>, vm-<prefix>-login, ...): resourceNamePrefix(stack). */
+    namePrefix: string;
     /** Delete the NFS share and its account (every home directory) on `pulumi destroy`; default false: keep them. */
     deleteSharedOnDestroy: boolean;
     location: string;

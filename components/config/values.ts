@@ -78,3 +78,10 @@ export function canonicalCidr(s: string): string | undefined {
         return undefined;
     }
 }
+
+/**
+ * Resource group names (Microsoft.Resources in learn.microsoft.com's azure-resource-manager/management/
+ * resource-name-rules): 1-90 characters of letters, digits, - _ . ( ), not ending with a period.
+ */
+export const RESOURCE_GROUP_NAME = /^[-\w.()]{1,89}[-\w()]$/;
+export const RESOURCE_GROUP_NAME_RULE = "1-90 characters of letters, digits, - _ . ( ) and not ending with a period";

@@ -95,6 +95,17 @@ export function lockerAccountName(subscriptionId: string, resourceGroupName: str
 }
 
 /** A GUID that is the same for the same seed (custom role definition IDs must be stable). */
+/**
+ * A custom role's name, which must be unique in the whole Entra tenant and at most 128 characters (Azure RBAC
+ * custom roles, "Custom role properties": roleName). The resource group name alone is not unique: a stack of the
+ * same name in another subscription of the tenant has the same default group name. So the name carries the start
+ * of the role's own GUID (from subscription, group, stack and role), and the group for people to read when it fits.
+ */
+export function customRoleName(title: string, roleGuid: string, resourceGroupName: string): string {
+    const full = `${title} ${roleGuid.slice(0, 8)} (${resourceGroupName})`;
+    return full.length <= 128 ? full : `${title} ${roleGuid}`;
+}
+
 export function stableGuid(seed: string): string {
     const h = crypto.createHash("sha256").update(seed).digest("hex");
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
@@ -260,11 +271,12 @@ export class CycleCloudServer extends pulumi.ComponentResource {
         // ---- least privilege ----
         const roleId = (guid: string) => pulumi.interpolate`/subscriptions/${args.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
         const customRole = (key: string, title: string, scope: pulumi.Input<string>, actions: readonly string[], description: string) => {
+            const guid = pulumi.all([args.subscriptionId, resourceGroupName])
+                .apply(([sub, rg]) => stableGuid(`${sub}/${rg}/${settings.stack}/${key}`));
             const def = new authorization.RoleDefinition(`${name}-role-${key}`, {
                 scope,
-                roleDefinitionId: pulumi.all([args.subscriptionId, resourceGroupName])
-                    .apply(([sub, rg]) => stableGuid(`${sub}/${rg}/${settings.stack}/${key}`)),
-                roleName: pulumi.interpolate`${title} (${resourceGroupName})`,
+                roleDefinitionId: guid,
+                roleName: pulumi.all([guid, resourceGroupName]).apply(([g, rg]) => customRoleName(title, g, rg)),
                 description,
                 roleType: "CustomRole",
                 permissions: [{ actions: [...actions], notActions: [], dataActions: [], notDataActions: [] }],

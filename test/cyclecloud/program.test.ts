@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { ConfigError, parseSettings, secretProblems } from "../../components/config";
 import { clusterParameters, cycleCloudSubnetId, renderUserRecords } from "../../components/cyclecloud/cluster";
-import { BUILTIN_ROLE, ORCHESTRATOR_READ_ACTIONS, marketplaceTermUrns } from "../../components/cyclecloud/server";
+import { BUILTIN_ROLE, ORCHESTRATOR_READ_ACTIONS, customRoleName, marketplaceTermUrns, stableGuid } from "../../components/cyclecloud/server";
 import { linuxComputerName } from "../../components/login/loginNode";
 import { NFS_MOUNT_OPTIONS } from "../../components/nfs";
 import { REDACTED, simulate, SimResource, SimResult, SIM_SUBSCRIPTION_ID } from "../../scripts/simulate";
@@ -417,6 +417,35 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
                 ["Microsoft.Network/virtualNetworks/subnets/join/action"]);
             assert.deepStrictEqual((byName(dev, T.rd, "cyclecloud-role-identity-assign").inputs.permissions as Props[])[0].actions,
                 ["Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"]);
+        });
+    });
+
+    describe("custom role names (unique in the tenant, at most 128 characters)", () => {
+        it("each custom role's name carries the start of its own GUID and the resource group", () => {
+            const defs = dev.resources.filter(x => x.type === T.rd);
+            assert.strictEqual(defs.length, 3);
+            for (const d of defs) {
+                const guid = String(d.inputs.roleDefinitionId);
+                assert.match(guid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+                assert.ok(String(d.inputs.roleName).endsWith(` ${guid.slice(0, 8)} (rg-cyclecloud-slurm-entra-dev)`), String(d.inputs.roleName));
+            }
+            assert.strictEqual(new Set(defs.map(d => d.inputs.roleName)).size, 3);
+        });
+
+        it("the same stack and resource group name in two subscriptions of a tenant give different names", () => {
+            const rg = "rg-cyclecloud-slurm-entra-dev";
+            const [a, b] = ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"]
+                .map(sub => customRoleName("CycleCloud subnet join", stableGuid(`${sub}/${rg}/dev/subnet-join`), rg));
+            assert.notStrictEqual(a, b);
+        });
+
+        it("a resource group name too long to show leaves the whole GUID, within 128 characters", () => {
+            const rg = `rg-${"x".repeat(87)}`;
+            const guid = stableGuid("s/r/dev/orchestrator-read");
+            const name = customRoleName("CycleCloud locker identity assign", guid, rg);
+            assert.strictEqual(name, `CycleCloud locker identity assign ${guid}`);
+            assert.ok(name.length <= 128);
+            assert.ok(customRoleName("CycleCloud subnet join", guid, "rg-short").length <= 128);
         });
     });
 
