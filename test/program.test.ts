@@ -491,6 +491,14 @@ describe("first contact authenticated (host keys)", () => {
         assert.match(String(cluster.outputs.stdout), new RegExp(`^SCHEDULER_HOST_KEY=${simulatedHostKey("scheduler/slurm-dev").replace(/[+/]/g, "\\$&")}$`, "m"));
     });
 
+    it("reads the login node's key after its sign-in extension, never beside it (one extension operation per VM at a time)", async () => {
+        const r = await run();
+        const read = one(r, "azure-native:compute:VirtualMachineRunCommandByVirtualMachine", "readiness-login-host-key");
+        const ext = one(r, "azure-native:compute:VirtualMachineExtension", "login-aad-ssh");
+        assert.strictEqual(read.inputs.vmName, ext.inputs.vmName);
+        assert.ok(read.dependencies.includes(ext.urn), "the Run Command may run while the extension installs");
+    });
+
     it("uses configured keys instead, and then runs no Run Command", async () => {
         const server = simulatedHostKey("configured server"), scheduler = simulatedHostKey("configured scheduler");
         const r = await run({ [`${NS}cyclecloudHostKey`]: server, [`${NS}schedulerHostKey`]: scheduler });

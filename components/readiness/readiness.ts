@@ -85,7 +85,10 @@ export class ReadinessCheck extends pulumi.ComponentResource {
             asyncExecution: false,
             timeoutInSeconds: 600,
             treatFailureAsDeploymentFailure: true,
-        }, { parent: this, dependsOn: [login.vm] });
+            // After the sign-in extension, not beside it: a VM takes its extension operations one at a time, and a
+            // Run Command sent during another can fail with Conflict or preempt it (azure-cli#19137,
+            // azure-linux-extensions#750). Off the critical path: the readiness check waits for the cluster anyway.
+        }, { parent: this, dependsOn: [login.vm, login.aadExtension] });
         const loginHostKey = compute.getVirtualMachineRunCommandByVirtualMachineOutput({
             resourceGroupName: args.resourceGroupName,
             vmName: login.vm.name,
