@@ -166,6 +166,10 @@ class SimulatedAzure {
             id = `${base}/simulated/${args.type.replace(/[:/]/g, ".")}/${state.name}`;
         }
         if (args.type === "azure-native:compute:VirtualMachine") state.vmId = uuidFrom(`${id}/vmId`);
+        if (args.type === "azure-native:managedidentity:UserAssignedIdentity") {
+            // What ARM answers for a new identity: its service principal's object ID, its client ID and the tenant.
+            Object.assign(state, { principalId: uuidFrom(`${id}/principalId`), clientId: uuidFrom(`${id}/clientId`), tenantId: SIM_TENANT_ID });
+        }
         if (args.type === "azure-native:compute:VirtualMachine" && inputs.identity) {
             state.identity = { ...(inputs.identity as object), principalId: uuidFrom(`${id}/identity`), tenantId: SIM_TENANT_ID };
         }

@@ -386,15 +386,18 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
             const serverPrincipal = (vm.outputs.identity as Props).principalId;
             const sub = `/subscriptions/${SIM_SUBSCRIPTION_ID}`;
             const roleDefs = dev.resources.filter(x => x.type === T.rd);
+            const lockerPrincipal = byName(dev, "azure-native:managedidentity:UserAssignedIdentity", "cyclecloud-locker-identity").outputs.principalId;
+            assert.match(String(lockerPrincipal), /^[0-9a-f-]{36}$/);
+            const who = (p: unknown) => (p === serverPrincipal ? "server" : p === lockerPrincipal ? "locker-identity" : "other");
             const describe = (ra: SimResource) => {
                 const def = String(ra.inputs.roleDefinitionId);
                 const builtin = Object.entries(BUILTIN_ROLE).find(([, g]) => def.endsWith(`/${g}`))?.[0];
                 const custom = roleDefs.find(d => (ra.propertyDependencies.roleDefinitionId ?? []).includes(d.urn))?.name;
-                return `${ra.inputs.principalId === serverPrincipal ? "server" : "other"} ${builtin ?? custom} @ ${String(ra.inputs.scope).replace(sub, "SUB")}`;
+                return `${who(ra.inputs.principalId)} ${builtin ?? custom} @ ${String(ra.inputs.scope).replace(sub, "SUB")}`;
             };
             const got = dev.resources.filter(x => x.type === T.ra && x.name.startsWith("cyclecloud-")).map(describe).sort();
             assert.deepStrictEqual(got, [
-                "other storageBlobDataReader @ SUB/resourceGroups/rg-cyclecloud-slurm-entra-dev/providers/Microsoft.Storage/storageAccounts/" +
+                "locker-identity storageBlobDataReader @ SUB/resourceGroups/rg-cyclecloud-slurm-entra-dev/providers/Microsoft.Storage/storageAccounts/" +
                     byName(dev, "azure-native:storage:StorageAccount", "cyclecloud-locker").inputs.accountName,
                 "server contributor @ SUB/resourceGroups/rg-cyclecloud-slurm-entra-dev-cluster",
                 "server cyclecloud-role-identity-assign @ SUB/resourceGroups/rg-cyclecloud-slurm-entra-dev/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-ccslurm-dev-locker",
@@ -403,8 +406,6 @@ describe("CycleCloud server and Slurm cluster under mocks (dev stack)", function
                 "server storageBlobDataContributor @ SUB/resourceGroups/rg-cyclecloud-slurm-entra-dev/providers/Microsoft.Storage/storageAccounts/" +
                     byName(dev, "azure-native:storage:StorageAccount", "cyclecloud-locker").inputs.accountName,
             ].sort());
-            // (The simulated identity has no principalId output, so the reader grant shows as "other": the one
-            // grant that is not the server's.)
         });
 
         it("the subscription-scope custom role holds only read actions, all from CycleCloud's orchestrator role", () => {
