@@ -69,7 +69,7 @@ export interface SimOptions {
     /** Let the program start local processes (the Bastion tunnel); off by default: a simulation is no `pulumi up`. */
     localProcesses?: boolean;
     /**
-     * Keep azure-native's API-version aliases (see trimApiVersionAliases); off by default. A simulation starts from
+     * Keep azure-native's API-version aliases (see installAliasTrim); off by default. A simulation starts from
      * no state, so they change nothing it records; they were 40% of the dev plan's time.
      */
     keepApiVersionAliases?: boolean;
@@ -262,7 +262,7 @@ const aliasTrim = { enabled: false, trimmed: 0, installed: false };
  * (`pulumi.mergeOptions(opts, { aliases: [...] })`, 60 for a VirtualNetwork). The SDK turns each alias into a URN
  * of Outputs in the constructor: ~3,000 for the dev stack, 40% of its plan time and most of its garbage. Aliases
  * let the engine match state recorded under an old type; a simulation starts from no state, records neither
- * aliases nor URNs derived from them, and its records are the same with and without them (test/plan/plan.test.ts
+ * aliases nor URNs derived from them, and its records are the same with and without them (test/plan/aliases.test.ts
  * compares both). So the simulation drops exactly those alias lists: the merge azure-native's constructors make,
  * whose only option is `aliases`, loses the entries matching API_VERSION_ALIAS; anything else passes through.
  * Installed once on the SDK module that azure-native's classes call (`pulumi.mergeOptions`); simulate() switches it.

@@ -59,7 +59,7 @@ describe("config validation", () => {
             const long = "s".repeat(70);
             const problems = (() => { try { parseSettings(devInput(), long); } catch (e) { return (e as ConfigError).problems; } return []; })();
             assert.deepStrictEqual(problems, [`resourceGroupName: the default, rg-cyclecloud-slurm-entra-${long}, is not a name Azure takes for a resource group ` +
-                "(96 characters; 1-90 characters of letters, digits, - _ . ( ) and not ending with a period); set resourceGroupName"]);
+                "(96 characters; it must be 1-90 characters of letters, digits, - _ . ( ) and not end with a period); set resourceGroupName"]);
             assert.throws(() => parseSettings(devInput(), "prod."), /resourceGroupName: the default, rg-cyclecloud-slurm-entra-prod\., is not/);
             assert.strictEqual(parseSettings({ ...devInput(), resourceGroupName: "rg-prod" }, long).resourceGroupName, "rg-prod");
         });

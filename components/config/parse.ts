@@ -64,7 +64,7 @@ export function parseSettings(input: Record<string, unknown>, stack: string): Se
     const resourceGroupName = raw.resourceGroupName ?? `rg-${PROJECT}-${stack}`;
     if (raw.resourceGroupName === undefined && !RESOURCE_GROUP_NAME.test(resourceGroupName)) {
         problems.push(`resourceGroupName: the default, ${resourceGroupName}, is not a name Azure takes for a resource group ` +
-            `(${resourceGroupName.length} characters; ${RESOURCE_GROUP_NAME_RULE}); set resourceGroupName`);
+            `(${resourceGroupName.length} characters; it must be ${RESOURCE_GROUP_NAME_RULE}); set resourceGroupName`);
     }
     if (problems.length > 0) throw new ConfigError(problems);
 

@@ -153,9 +153,7 @@ export const rawSchema = z.object({
     cyclecloudImage: imageUrn.default(DEFAULTS.cyclecloudImage),
     cyclecloudAdminUsername: adminName(["root", "slurm", "munge", "cycle_server"]).default(DEFAULTS.cyclecloudAdminUsername),
     cyclecloudAdminSshPublicKey: sshPublicKey.optional(),
-    clusterResourceGroupName: z.string().regex(/^[-\w.()]{1,89}[-\w()]$/, {
-        message: "must be 1-90 characters of letters, digits, - _ . ( ) and not end with a period",
-    }).optional(),
+    clusterResourceGroupName: z.string().regex(RESOURCE_GROUP_NAME, { message: `must be ${RESOURCE_GROUP_NAME_RULE}` }).optional(),
     acceptMarketplaceTerms: boolFromString.default(DEFAULTS.acceptMarketplaceTerms),
     schedulerVmSize: vmSize.default(DEFAULTS.schedulerVmSize),
     hpcVmSize: vmSize.default(DEFAULTS.hpcVmSize),

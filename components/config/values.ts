@@ -84,4 +84,5 @@ export function canonicalCidr(s: string): string | undefined {
  * resource-name-rules): 1-90 characters of letters, digits, - _ . ( ), not ending with a period.
  */
 export const RESOURCE_GROUP_NAME = /^[-\w.()]{1,89}[-\w()]$/;
-export const RESOURCE_GROUP_NAME_RULE = "1-90 characters of letters, digits, - _ . ( ) and not ending with a period";
+/** Completes "must be ...": the message of every resource group name key (resourceGroupName, clusterResourceGroupName). */
+export const RESOURCE_GROUP_NAME_RULE = "1-90 characters of letters, digits, - _ . ( ) and not end with a period";

@@ -94,7 +94,6 @@ export function lockerAccountName(subscriptionId: string, resourceGroupName: str
     return `cclocker${digest.slice(0, 16)}`;
 }
 
-/** A GUID that is the same for the same seed (custom role definition IDs must be stable). */
 /**
  * A custom role's name, which must be unique in the whole Entra tenant and at most 128 characters (Azure RBAC
  * custom roles, "Custom role properties": roleName). The resource group name alone is not unique: a stack of the
@@ -106,6 +105,7 @@ export function customRoleName(title: string, roleGuid: string, resourceGroupNam
     return full.length <= 128 ? full : `${title} ${roleGuid}`;
 }
 
+/** A GUID that is the same for the same seed (custom role definition IDs must be stable). */
 export function stableGuid(seed: string): string {
     const h = crypto.createHash("sha256").update(seed).digest("hex");
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
