@@ -16,7 +16,7 @@ import YAML from "yaml";
 import { renderLoginCloudInit, TRUST_LIB_INSTALLED } from "../components/login/cloud-init";
 import { NFS_MOUNT_OPTIONS } from "../components/nfs";
 import { SEED_SCRIPT_PATH, seedInvocation, seedScriptText, shellQuote, TRUST_LIB_PATH } from "../components/slurm/seed";
-import { INSTALL_TRUST_LIB, privateUsrLocalArgv, SYNC_SCRIPT, TRUST_LIB } from "./support/cluster";
+import { INSTALL_TRUST_LIB, privateUsrLocalArgv, SYNC_SCRIPT } from "./support/cluster";
 
 const REPO = path.resolve(__dirname, "..");
 const SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -34,7 +34,7 @@ function spawn(argv: string[], opts: { input?: string; cwd?: string } = {}): Res
 
 /** Sources the library (as the callers do, optionally under their `set -euo pipefail`) and runs `code`. */
 function lib(code: string, strict = true): Res {
-    return spawn(["/bin/bash", "--noprofile", "--norc", "-c", `${strict ? "set -euo pipefail; " : ""}source "$0"\n${code}`, TRUST_LIB]);
+    return spawn(["/bin/bash", "--noprofile", "--norc", "-c", `${strict ? "set -euo pipefail; " : ""}source "$0"\n${code}`, TRUST_LIB_PATH]);
 }
 
 /** `trusted ARGS...` in a fresh shell: its status, WHY and TRUSTED_ID. */
@@ -224,7 +224,7 @@ describe("trust-lib.sh: the one trust check of the sync and the seed (issue 20 i
         it("says a file it cannot open is status 3 (root without CAP_DAC_OVERRIDE, mode 0000)", () => {
             const src = file("f", "x", 0o000);
             const r = spawn(["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", "/bin/bash", "--noprofile", "--norc", "-c",
-                `source "$0"; rc=0; copy_trusted "$1" "$2" 0 0 9 || rc=$?; echo "$rc|$WHY"`, TRUST_LIB, src, path.join(dir, "copy")]);
+                `source "$0"; rc=0; copy_trusted "$1" "$2" 0 0 9 || rc=$?; echo "$rc|$WHY"`, TRUST_LIB_PATH, src, path.join(dir, "copy")]);
             assert.strictEqual(r.stdout, "3|cannot be opened\n", r.stderr);
         });
 
@@ -240,7 +240,7 @@ describe("trust-lib.sh: the one trust check of the sync and the seed (issue 20 i
             const state = 'compgen -v | grep -Ev "^(BASH_.*|FUNCNAME|_|PIPESTATUS|LINENO|RANDOM|SECONDS|SRANDOM|EPOCH.*|BASHPID|before)$"; ' +
                 "declare -F; set -o; shopt; trap -p; umask; pwd";
             const r = spawn(["/bin/bash", "--noprofile", "--norc", "-c",
-                `before=$(${state}); source "$0"; diff <(echo "$before") <(${state}); read -r line; echo "stdin: $line"; ls -A`, TRUST_LIB],
+                `before=$(${state}); source "$0"; diff <(echo "$before") <(${state}); read -r line; echo "stdin: $line"; ls -A`, TRUST_LIB_PATH],
             { input: "untouched\n", cwd: dir });
             assert.strictEqual(r.stderr, "");
             const added = r.stdout.split("\n").filter(l => /^[<>] /.test(l)).sort();
@@ -250,7 +250,7 @@ describe("trust-lib.sh: the one trust check of the sync and the seed (issue 20 i
         });
 
         it("starts with a comment saying where it runs and what it changes", () => {
-            const head = fs.readFileSync(TRUST_LIB, "utf8").split("\n").slice(0, 12).join("\n");
+            const head = fs.readFileSync(TRUST_LIB_PATH, "utf8").split("\n").slice(0, 12).join("\n");
             assert.match(head, /^# shellcheck shell=bash\n# trust-lib\.sh: /);
             assert.match(head, /slurm-sync-from-shared .*on the login node/s);
             assert.match(head, /seed-shared\.sh on the Slurm scheduler/);
@@ -263,12 +263,12 @@ describe("trust-lib.sh: the one trust check of the sync and the seed (issue 20 i
         const defines = (text: string, fn: string) => new RegExp(`^[ \\t]*(function[ \\t]+)?${fn}[ \\t]*(\\([ \\t]*\\))?[ \\t]*\\{`, "m").test(text);
 
         it("the seed Command's stdin is the library followed by seed-shared.sh (seedScriptText), for every invocation", () => {
-            assert.strictEqual(TRUST_LIB_PATH, TRUST_LIB);
-            const composed = read(TRUST_LIB) + read(SEED_SCRIPT_PATH);
+            assert.strictEqual(TRUST_LIB_PATH, path.join(REPO, "components", "shared-trust", "trust-lib.sh"));
+            const composed = read(TRUST_LIB_PATH) + read(SEED_SCRIPT_PATH);
             assert.strictEqual(seedScriptText(), composed);
             assert.strictEqual(seedInvocation("slurm-dev").stdin, composed);
             assert.strictEqual(seedInvocation("c1", { schedRoot: "/x/sched", sharedRoot: "/y/shared" }).stdin, composed);
-            assert.ok(read(TRUST_LIB).endsWith("\n"), "the library's last line would run into the script's first");
+            assert.ok(read(TRUST_LIB_PATH).endsWith("\n"), "the library's last line would run into the script's first");
         });
 
         it("seed-shared.sh defines neither trusted nor copy_trusted and sources nothing (nothing is installed on the scheduler)", () => {
@@ -277,7 +277,7 @@ describe("trust-lib.sh: the one trust check of the sync and the seed (issue 20 i
             assert.ok(!defines(seed, "copy_trusted"), "seed-shared.sh has its own copy_trusted again");
             assert.doesNotMatch(seed, /^[ \t]*(source|\.)[ \t]/m);
             assert.match(seed, /\bcopy_trusted "\$src"/, "seed-shared.sh no longer uses the library's copy_trusted");
-            assert.ok(defines(read(TRUST_LIB), "trusted") && defines(read(TRUST_LIB), "copy_trusted"), "the pattern does not see definitions");
+            assert.ok(defines(read(TRUST_LIB_PATH), "trusted") && defines(read(TRUST_LIB_PATH), "copy_trusted"), "the pattern does not see definitions");
         });
 
         it("slurm-sync.sh defines neither, and sources the library only from the path cloud-init writes it to (root 0644)", () => {
@@ -293,7 +293,7 @@ describe("trust-lib.sh: the one trust check of the sync and the seed (issue 20 i
             }));
             const written = doc.write_files.filter((f: { path: string }) => f.path === TRUST_LIB_INSTALLED);
             assert.strictEqual(written.length, 1, "cloud-init does not write the library (once)");
-            assert.strictEqual(written[0].content, read(TRUST_LIB));
+            assert.strictEqual(written[0].content, read(TRUST_LIB_PATH));
             assert.strictEqual(written[0].permissions, "0644");
             assert.strictEqual(written[0].owner, undefined, "cloud-init's default owner is root:root");
         });

@@ -13,18 +13,16 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { TRUST_LIB_INSTALLED } from "../../components/login/cloud-init";
-import { seedInvocation, shellQuote } from "../../components/slurm/seed";
+import { seedInvocation, shellQuote, TRUST_LIB_PATH } from "../../components/slurm/seed";
 import { TestNetwork } from "./netns";
 import { Daemon, isAlive, run, RunResult, runOk, slurmBin, stopPid, waitFor } from "./proc";
 import { TestSshd } from "./sshd";
 import { addUserArgv, TestUser } from "./users";
 
 export const SYNC_SCRIPT = path.resolve(__dirname, "../../components/login/slurm-sync.sh");
-/** The trust check the sync sources (and the seed gets ahead of its script): one file, tested in trust-lib.test.ts. */
-export const TRUST_LIB = path.resolve(__dirname, "../../components/shared-trust/trust-lib.sh");
-/** Shell that installs TRUST_LIB as cloud-init writes it on the login node: TRUST_LIB_INSTALLED, root 0644. */
+/** Shell that installs the trust check the sync sources (TRUST_LIB_PATH) as cloud-init writes it: TRUST_LIB_INSTALLED, root 0644. */
 export const INSTALL_TRUST_LIB = `mkdir -p -m 0755 ${shellQuote(path.dirname(TRUST_LIB_INSTALLED))} && ` +
-    `install -m 0644 -o root -g root ${shellQuote(TRUST_LIB)} ${shellQuote(TRUST_LIB_INSTALLED)}`;
+    `install -m 0644 -o root -g root ${shellQuote(TRUST_LIB_PATH)} ${shellQuote(TRUST_LIB_INSTALLED)}`;
 
 /**
  * argv run as root in a private mount namespace whose /usr/local is an overlay of the machine's, its changes kept in a
